@@ -1,0 +1,257 @@
+//! Account rules: registration, email verification, password login and
+//! profile changes. The browser's server functions and the JSON API both
+//! call this module, so each rule has one implementation.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use url::Url;
+
+use crate::{
+    emails,
+    mail::Mailer,
+    password::{PasswordError, PasswordHasher, Verification},
+    store::{NewUser, SessionStore, Store, StoreError, TokenState, User, UserId},
+    token::{SecretToken, TokenHash},
+    validate::{self, field, FieldErrors},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("invalid input")]
+    Invalid(FieldErrors),
+    /// Unknown email and wrong password share this variant on purpose, so
+    /// that callers cannot tell which accounts exist.
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    #[error("the email address is not verified yet")]
+    EmailNotVerified,
+    #[error("the verification link has expired")]
+    TokenExpired,
+    #[error("the verification link has already been used")]
+    TokenUsed,
+    #[error("the verification link is invalid")]
+    TokenInvalid,
+    #[error("account not found")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+}
+
+/// The account service.
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    store: Store,
+    sessions: SessionStore,
+    hasher: PasswordHasher,
+    mailer: Mailer,
+    public_url: Url,
+    verification_ttl: Duration,
+}
+
+impl std::fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordHasher").field("params", &self.params()).finish_non_exhaustive()
+    }
+}
+
+impl Accounts {
+    pub fn new(
+        store: Store,
+        sessions: SessionStore,
+        hasher: PasswordHasher,
+        mailer: Mailer,
+        public_url: Url,
+        verification_ttl: Duration,
+    ) -> Self {
+        Self { store, sessions, hasher, mailer, public_url, verification_ttl }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn sessions(&self) -> &SessionStore {
+        &self.sessions
+    }
+
+    /// Creates an account and mails its verification link.
+    ///
+    /// When the email already has an account, nothing is created and the
+    /// owner is mailed instead; the caller gets the same `Ok(())`, so the
+    /// answer does not reveal which addresses are registered.
+    pub async fn register(&self, email: &str, display_name: &str, password: &str) -> Result<(), AccountError> {
+        let valid = validate::validate_registration(email, display_name, password).map_err(AccountError::Invalid)?;
+        let password_hash = self.hasher.hash(password).await?;
+        let now = OffsetDateTime::now_utc();
+
+        let new_user = NewUser { email: &valid.email, display_name: &valid.display_name, password_hash: &password_hash };
+        match self.store.insert_user(&new_user, now).await? {
+            Some(user) => {
+                tracing::info!(user.id = %user.id, "account registered");
+                self.send_verification(&user, now).await?;
+            }
+            None => self.notify_existing_account(&valid.email, now).await?,
+        }
+        Ok(())
+    }
+
+    async fn notify_existing_account(&self, email: &str, now: OffsetDateTime) -> Result<(), AccountError> {
+        let Some(existing) = self.store.find_credentials_by_email(email).await? else {
+            // Deleted between the insert and this lookup: nothing to tell.
+            return Ok(());
+        };
+        let user = existing.user;
+        tracing::info!(user.id = %user.id, "registration attempted for an existing account");
+        if user.is_verified() {
+            let login_link = self.link("login", &[]);
+            self.deliver(emails::already_registered(&user.email, login_link.as_str()), &user.id).await;
+            Ok(())
+        } else {
+            self.send_verification(&user, now).await
+        }
+    }
+
+    /// Issues a fresh verification token for `user` and mails its link.
+    /// Earlier unused links of the user stop working.
+    async fn send_verification(&self, user: &User, now: OffsetDateTime) -> Result<(), AccountError> {
+        let token = SecretToken::generate();
+        let expires_at = now + self.verification_ttl;
+        self.store.replace_verification_token(&user.id, &token.hash(), now, expires_at).await?;
+
+        let link = self.link("verify-email", &[("token", token.expose())]);
+        let hours = self.verification_ttl.as_secs().div_ceil(3_600);
+        let mail = emails::verification(&user.email, &user.display_name, link.as_str(), hours);
+        self.deliver(mail, &user.id).await;
+        Ok(())
+    }
+
+    /// Sends a message, logging rather than returning a delivery failure: the
+    /// account change is already stored, and the user can ask for the mail
+    /// again from the login page.
+    async fn deliver(&self, mail: crate::mail::Mail, user_id: &UserId) {
+        if let Err(error) = self.mailer.send(mail).await {
+            tracing::error!(user.id = %user_id, %error, "mail delivery failed");
+        }
+    }
+
+    fn link(&self, path: &str, query: &[(&str, &str)]) -> Url {
+        let mut url = self.public_url.join(path).unwrap_or_else(|_| self.public_url.clone());
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        url
+    }
+
+    /// Spends a verification token and marks its account verified.
+    pub async fn verify_email(&self, token: &str) -> Result<User, AccountError> {
+        let now = OffsetDateTime::now_utc();
+        match self.store.consume_verification_token(&TokenHash::of(token), now).await? {
+            TokenState::Consumed(user) => {
+                tracing::info!(user.id = %user.id, "email verified");
+                Ok(user)
+            }
+            TokenState::Expired { user_id } => {
+                tracing::info!(user.id = %user_id, "expired verification link presented");
+                Err(AccountError::TokenExpired)
+            }
+            TokenState::AlreadyUsed => Err(AccountError::TokenUsed),
+            TokenState::Unknown => Err(AccountError::TokenInvalid),
+        }
+    }
+
+    /// Mails a new verification link if `email` belongs to an unverified
+    /// account. Answers `Ok(())` in every other case too, so that it cannot
+    /// be used to probe for accounts.
+    pub async fn resend_verification(&self, email: &str) -> Result<(), AccountError> {
+        let email = validate::normalize_email(email).map_err(|message| {
+            let mut errors = FieldErrors::new();
+            errors.insert(field::EMAIL, message);
+            AccountError::Invalid(errors)
+        })?;
+        if let Some(credentials) = self.store.find_credentials_by_email(&email).await? {
+            if !credentials.user.is_verified() {
+                self.send_verification(&credentials.user, OffsetDateTime::now_utc()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Mails a new link to the owner of an expired verification token, so
+    /// that the page reporting the expiry can offer a resend button.
+    pub async fn resend_verification_for_token(&self, token: &str) -> Result<(), AccountError> {
+        let Some(user_id) = self.store.verification_token_owner(&TokenHash::of(token)).await? else {
+            return Err(AccountError::TokenInvalid);
+        };
+        let user = self.store.find_user(&user_id).await?.ok_or(AccountError::TokenInvalid)?;
+        if !user.is_verified() {
+            self.send_verification(&user, OffsetDateTime::now_utc()).await?;
+        }
+        Ok(())
+    }
+
+    /// Checks an email and password and returns the account.
+    ///
+    /// An unknown email costs the same Argon2 work as a wrong password. Only
+    /// after the password is right does an unverified account get
+    /// [`AccountError::EmailNotVerified`]. A stored hash made with older
+    /// parameters is replaced by one with the current parameters.
+    pub async fn authenticate(&self, email: &str, password: &str) -> Result<User, AccountError> {
+        let credentials = match validate::normalize_email(email) {
+            Ok(email) => self.store.find_credentials_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let stored_hash = credentials.as_ref().map(|credentials| credentials.password_hash.as_str());
+
+        let needs_rehash = match self.hasher.verify(password, stored_hash).await? {
+            Verification::Mismatch => return Err(AccountError::InvalidCredentials),
+            Verification::Match { needs_rehash } => needs_rehash,
+        };
+        let Some(credentials) = credentials else {
+            return Err(AccountError::InvalidCredentials);
+        };
+        if !credentials.user.is_verified() {
+            return Err(AccountError::EmailNotVerified);
+        }
+
+        if needs_rehash {
+            self.rehash(&credentials.user.id, &credentials.password_hash, password).await;
+        }
+        Ok(credentials.user)
+    }
+
+    /// Upgrades a stored hash; a failure only leaves the old hash in place.
+    async fn rehash(&self, user_id: &UserId, old_hash: &str, password: &str) {
+        let result = async {
+            let new_hash = self.hasher.hash(password).await?;
+            self.store.replace_password_hash(user_id, old_hash, &new_hash, OffsetDateTime::now_utc()).await?;
+            Ok::<_, AccountError>(())
+        }
+        .await;
+        match result {
+            Ok(()) => tracing::info!(user.id = %user_id, "password rehashed with current parameters"),
+            Err(error) => tracing::warn!(user.id = %user_id, %error, "password rehash failed"),
+        }
+    }
+
+    pub async fn find_user(&self, user_id: &UserId) -> Result<Option<User>, AccountError> {
+        Ok(self.store.find_user(user_id).await?)
+    }
+
+    pub async fn update_display_name(&self, user_id: &UserId, display_name: &str) -> Result<User, AccountError> {
+        let display_name = validate::normalize_display_name(display_name).map_err(|message| {
+            let mut errors = FieldErrors::new();
+            errors.insert(field::DISPLAY_NAME, message);
+            AccountError::Invalid(errors)
+        })?;
+        let user = self
+            .store
+            .update_display_name(user_id, &display_name, OffsetDateTime::now_utc())
+            .await?
+            .ok_or(AccountError::NotFound)?;
+        tracing::info!(user.id = %user.id, "display name changed");
+        Ok(user)
+    }
+}

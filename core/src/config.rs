@@ -1,0 +1,275 @@
+//! Settings read from environment variables.
+//!
+//! Every setting has a documented default except where none is safe. A value
+//! that does not parse stops the server at start with an error that names the
+//! variable and says how to fix it, rather than falling back silently.
+
+use std::{path::PathBuf, time::Duration};
+
+use lettre::message::Mailbox;
+use url::Url;
+
+use crate::password::HashParams;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{variable} is invalid: {problem}. {fix}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+    pub fix: String,
+}
+
+/// How to reach an SMTP relay. Credentials, if any, are part of the URL.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpUrl(pub Url);
+
+impl std::fmt::Debug for SmtpUrl {
+    /// Prints the URL without its password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.0.clone();
+        if shown.password().is_some() {
+            let _ = shown.set_password(Some("***"));
+        }
+        write!(f, "SmtpUrl({shown})")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    /// Origin of the site as users reach it, used to build links in mail.
+    pub public_url: Url,
+    /// `None` writes mail to `mail_outbox_dir` instead of sending it.
+    pub smtp_url: Option<SmtpUrl>,
+    pub mail_from: Mailbox,
+    pub mail_outbox_dir: PathBuf,
+    pub password_hash: HashParams,
+    pub max_concurrent_hashes: usize,
+    /// A session unused for this long ends.
+    pub session_idle_timeout: Duration,
+    /// A session ends this long after login, however active it is.
+    pub session_max_lifetime: Duration,
+    pub verification_token_ttl: Duration,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, which returns a variable's value.
+    /// Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+
+        let site_addr = get("LEPTOS_SITE_ADDR").unwrap_or_else(|| "127.0.0.1:3000".to_owned());
+        let public_url = match get("PUBLIC_URL") {
+            Some(value) => parse_public_url(&value)?,
+            None => parse_public_url(&format!("http://{site_addr}"))?,
+        };
+
+        let smtp_url = get("SMTP_URL").map(|value| parse_smtp_url(&value)).transpose()?;
+        let mail_from = get("MAIL_FROM").unwrap_or_else(|| "Latchkey <no-reply@latchkey.localhost>".to_owned());
+        let mail_from = mail_from.parse::<Mailbox>().map_err(|err| ConfigError {
+            variable: "MAIL_FROM",
+            problem: format!("{mail_from:?} is not a mailbox ({err})"),
+            fix: "Use an address such as `Latchkey <no-reply@example.com>`.".to_owned(),
+        })?;
+
+        let defaults = HashParams::default();
+        let password_hash = HashParams {
+            memory_kib: parse_number(&get, "ARGON2_MEMORY_KIB", defaults.memory_kib, 8..=4_194_304)?,
+            iterations: parse_number(&get, "ARGON2_ITERATIONS", defaults.iterations, 1..=100)?,
+            parallelism: parse_number(&get, "ARGON2_PARALLELISM", defaults.parallelism, 1..=64)?,
+        };
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let max_concurrent_hashes = parse_number(&get, "MAX_CONCURRENT_HASHES", cores, 1..=1024)?;
+
+        Ok(Self {
+            database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://data/latchkey.db".to_owned()),
+            public_url,
+            smtp_url,
+            mail_from,
+            mail_outbox_dir: get("MAIL_OUTBOX_DIR").unwrap_or_else(|| "data/outbox".to_owned()).into(),
+            password_hash,
+            max_concurrent_hashes,
+            session_idle_timeout: parse_duration(&get, "SESSION_IDLE_TIMEOUT", "1h")?,
+            session_max_lifetime: parse_duration(&get, "SESSION_MAX_LIFETIME", "7d")?,
+            verification_token_ttl: parse_duration(&get, "VERIFICATION_TOKEN_TTL", "24h")?,
+        })
+    }
+
+    /// Whether users reach the site over HTTPS.
+    pub fn is_https(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+}
+
+fn parse_public_url(value: &str) -> Result<Url, ConfigError> {
+    let invalid = |problem: String| ConfigError {
+        variable: "PUBLIC_URL",
+        problem,
+        fix: "Set it to the origin users open, such as `https://auth.example.com`.".to_owned(),
+    };
+    let url = Url::parse(value).map_err(|err| invalid(format!("{value:?} is not a URL ({err})")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(invalid(format!("{value:?} is not an http or https origin")));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(format!("{value:?} has a path, query or fragment")));
+    }
+    Ok(url)
+}
+
+fn parse_smtp_url(value: &str) -> Result<SmtpUrl, ConfigError> {
+    let invalid = |problem: String| ConfigError {
+        variable: "SMTP_URL",
+        problem,
+        fix: "Use `smtp://user:password@host:587` (STARTTLS), `smtps://user:password@host:465` (TLS) \
+              or unset it to write mail to MAIL_OUTBOX_DIR."
+            .to_owned(),
+    };
+    // The value may hold a password: the messages name its shape, not its text.
+    let url = Url::parse(value).map_err(|err| invalid(format!("it is not a URL ({err})")))?;
+    if !matches!(url.scheme(), "smtp" | "smtps") {
+        return Err(invalid(format!("the scheme {:?} is not smtp or smtps", url.scheme())));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("it names no host".to_owned()));
+    }
+    for (key, value) in url.query_pairs() {
+        let known = key == "tls" && matches!(value.as_ref(), "required" | "opportunistic" | "none");
+        if !known {
+            return Err(invalid(format!(
+                "unknown query parameter {key}={value}; only tls=required|opportunistic|none is understood"
+            )));
+        }
+    }
+    Ok(SmtpUrl(url))
+}
+
+fn parse_number<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let Some(value) = get(variable) else {
+        return Ok(default);
+    };
+    match value.trim().parse::<T>() {
+        Ok(number) if range.contains(&number) => Ok(number),
+        _ => Err(ConfigError {
+            variable,
+            problem: format!("{value:?} is not a whole number from {} to {}", range.start(), range.end()),
+            fix: format!("Set a number in that range or unset it for the default, {default}."),
+        }),
+    }
+}
+
+fn parse_duration(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    let value = get(variable).unwrap_or_else(|| default.to_owned());
+    duration_from_text(&value).ok_or_else(|| ConfigError {
+        variable,
+        problem: format!("{value:?} is not a positive duration"),
+        fix: format!("Write a number with a unit s, m, h or d, such as 30m or 24h (default {default})."),
+    })
+}
+
+/// Parses `90s`, `30m`, `12h` or `7d` into a non-zero duration.
+pub fn duration_from_text(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.len().checked_sub(1)?;
+    let (number, unit) = text.split_at(split);
+    let seconds_per_unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    let number: u64 = number.parse().ok()?;
+    let seconds = number.checked_mul(seconds_per_unit).filter(|&seconds| seconds > 0)?;
+    Some(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config_with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_unset() {
+        let config = config_with(&[]).unwrap();
+        assert_eq!(config.database_url, "sqlite://data/latchkey.db");
+        assert_eq!(config.public_url.as_str(), "http://127.0.0.1:3000/");
+        assert!(config.smtp_url.is_none());
+        assert_eq!(config.mail_outbox_dir, PathBuf::from("data/outbox"));
+        assert_eq!(config.password_hash, HashParams::default());
+        assert_eq!(config.session_idle_timeout, Duration::from_secs(3_600));
+        assert_eq!(config.session_max_lifetime, Duration::from_secs(7 * 86_400));
+        assert_eq!(config.verification_token_ttl, Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn public_url_follows_site_addr() {
+        let config = config_with(&[("LEPTOS_SITE_ADDR", "127.0.0.1:4000")]).unwrap();
+        assert_eq!(config.public_url.as_str(), "http://127.0.0.1:4000/");
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let cases = [
+            ("PUBLIC_URL", "not a url"),
+            ("PUBLIC_URL", "ftp://example.com"),
+            ("PUBLIC_URL", "https://example.com/auth"),
+            ("SMTP_URL", "http://mail.example.com"),
+            ("SMTP_URL", "smtp://mail.example.com?tls=maybe"),
+            ("MAIL_FROM", "not a mailbox"),
+            ("ARGON2_MEMORY_KIB", "lots"),
+            ("ARGON2_ITERATIONS", "0"),
+            ("SESSION_IDLE_TIMEOUT", "10"),
+            ("SESSION_MAX_LIFETIME", "0d"),
+            ("VERIFICATION_TOKEN_TTL", "-1h"),
+        ];
+        for (variable, value) in cases {
+            let error = config_with(&[(variable, value)]).unwrap_err();
+            assert_eq!(error.variable, variable, "{value}");
+            assert!(error.to_string().starts_with(variable), "{error}");
+        }
+    }
+
+    #[test]
+    fn smtp_errors_never_echo_the_password() {
+        let error = config_with(&[("SMTP_URL", "smtp://ann:hunter2secret@mail.example.com?x=1")]).unwrap_err();
+        assert!(!error.to_string().contains("hunter2secret"), "{error}");
+        let config = config_with(&[("SMTP_URL", "smtp://ann:hunter2secret@mail.example.com")]).unwrap();
+        assert!(!format!("{config:?}").contains("hunter2secret"));
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(duration_from_text("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(duration_from_text("30m"), Some(Duration::from_secs(1_800)));
+        assert_eq!(duration_from_text("2d"), Some(Duration::from_secs(172_800)));
+        assert_eq!(duration_from_text("0s"), None);
+        assert_eq!(duration_from_text("h"), None);
+        assert_eq!(duration_from_text(""), None);
+        assert_eq!(duration_from_text("5 weeks"), None);
+    }
+}

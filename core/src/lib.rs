@@ -1,0 +1,24 @@
+//! The framework-free core of Latchkey: input rules, password hashing,
+//! tokens, storage, mail and the account and session rules built on them.
+//!
+//! Without the default `server` feature only [`validate`] is compiled, for
+//! the browser build.
+
+pub mod validate;
+
+#[cfg(feature = "server")]
+pub mod accounts;
+#[cfg(feature = "server")]
+pub mod config;
+#[cfg(feature = "server")]
+pub mod emails;
+#[cfg(feature = "server")]
+pub mod mail;
+#[cfg(feature = "server")]
+pub mod password;
+#[cfg(feature = "server")]
+pub mod session;
+#[cfg(feature = "server")]
+pub mod store;
+#[cfg(feature = "server")]
+pub mod token;

@@ -1,0 +1,239 @@
+//! Argon2id password hashing with a bounded number of hashes in flight.
+//!
+//! Each hash holds `memory_kib` of memory (19 MiB by default) and a core for
+//! tens of milliseconds. Running them on the async runtime would stall every
+//! other request, and running an unbounded number of them in parallel lets a
+//! burst of logins take hundreds of MiB. So hashes run on the blocking pool,
+//! at most `max_concurrent` at a time; further callers wait their turn.
+
+use std::sync::Arc;
+
+use argon2::{
+    password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString},
+    Algorithm, Argon2, Params, Version,
+};
+use rand::rngs::OsRng;
+use tokio::sync::Semaphore;
+
+/// Argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashParams {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for HashParams {
+    /// The OWASP Password Storage Cheat Sheet's second Argon2id option:
+    /// m = 19 MiB, t = 2, p = 1.
+    fn default() -> Self {
+        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("invalid Argon2 parameters: {0}")]
+    Params(argon2::Error),
+    #[error("password hashing failed: {0}")]
+    Hash(argon2::password_hash::Error),
+    /// A stored hash that does not parse is a bug or a damaged row, never a
+    /// wrong password, so it is an error rather than a mismatch.
+    #[error("stored password hash is not a valid PHC string: {0}")]
+    StoredHash(argon2::password_hash::Error),
+    #[error("password hashing task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Result of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    Mismatch,
+    /// The password is right. `needs_rehash` is set when the stored hash was
+    /// made with other parameters than the current ones.
+    Match { needs_rehash: bool },
+}
+
+#[derive(Clone)]
+pub struct PasswordHasher {
+    params: HashParams,
+    permits: Arc<Semaphore>,
+    /// Hash of a random password, checked when the account does not exist so
+    /// that an unknown email costs as much time as a wrong password.
+    dummy_hash: Arc<str>,
+}
+
+impl PasswordHasher {
+    /// # Errors
+    /// [`PasswordError::Params`] when Argon2 rejects the parameters.
+    pub fn new(params: HashParams, max_concurrent: usize) -> Result<Self, PasswordError> {
+        let argon2 = argon2_with(params)?;
+        let random_password = crate::token::SecretToken::generate();
+        let salt = SaltString::generate(&mut OsRng);
+        let dummy_hash = argon2
+            .hash_password(random_password.expose().as_bytes(), &salt)
+            .map_err(PasswordError::Hash)?
+            .to_string();
+
+        Ok(Self {
+            params,
+            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            dummy_hash: dummy_hash.into(),
+        })
+    }
+
+    pub fn params(&self) -> HashParams {
+        self.params
+    }
+
+    /// Hashes a password into a PHC string with a fresh 128-bit salt.
+    pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
+        let params = self.params;
+        let password = password.to_owned();
+        self.run_blocking(move || {
+            let salt = SaltString::generate(&mut OsRng);
+            argon2_with(params)?
+                .hash_password(password.as_bytes(), &salt)
+                .map(|hash| hash.to_string())
+                .map_err(PasswordError::Hash)
+        })
+        .await
+    }
+
+    /// Checks a password against a stored PHC string. With `stored = None`
+    /// (no such account) it checks against the dummy hash and reports a
+    /// mismatch, taking as long as a real check.
+    pub async fn verify(
+        &self,
+        password: &str,
+        stored: Option<&str>,
+    ) -> Result<Verification, PasswordError> {
+        let account_exists = stored.is_some();
+        let stored = stored.unwrap_or(&self.dummy_hash).to_owned();
+        let password = password.to_owned();
+        let current = self.params;
+
+        let verification = self
+            .run_blocking(move || {
+                let parsed = PasswordHash::new(&stored).map_err(PasswordError::StoredHash)?;
+                // The hash names its own algorithm and parameters; verifying
+                // with them lets old hashes keep working until rehashed.
+                match Argon2::default().verify_password(password.as_bytes(), &parsed) {
+                    Ok(()) => Ok(Verification::Match { needs_rehash: !uses_params(&parsed, current) }),
+                    Err(argon2::password_hash::Error::Password) => Ok(Verification::Mismatch),
+                    Err(other) => Err(PasswordError::Hash(other)),
+                }
+            })
+            .await?;
+
+        Ok(if account_exists { verification } else { Verification::Mismatch })
+    }
+
+    async fn run_blocking<T, F>(&self, work: F) -> Result<T, PasswordError>
+    where
+        F: FnOnce() -> Result<T, PasswordError> + Send + 'static,
+        T: Send + 'static,
+    {
+        // The semaphore is never closed, so acquiring cannot fail.
+        let _permit = self.permits.acquire().await.expect("hash semaphore closed");
+        tokio::task::spawn_blocking(work).await?
+    }
+}
+
+fn argon2_with(params: HashParams) -> Result<Argon2<'static>, PasswordError> {
+    let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
+        .map_err(PasswordError::Params)?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+fn uses_params(hash: &PasswordHash<'_>, current: HashParams) -> bool {
+    let Ok(params) = Params::try_from(hash) else {
+        return false;
+    };
+    hash.algorithm == Algorithm::Argon2id.ident()
+        && hash.version == Some(Version::V0x13.into())
+        && params.m_cost() == current.memory_kib
+        && params.t_cost() == current.iterations
+        && params.p_cost() == current.parallelism
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Small parameters keep the tests fast; the production defaults are
+    /// checked separately.
+    fn fast() -> HashParams {
+        HashParams { memory_kib: 1024, iterations: 1, parallelism: 1 }
+    }
+
+    #[tokio::test]
+    async fn hash_is_argon2id_phc_with_params() {
+        let hasher = PasswordHasher::new(fast(), 2).unwrap();
+        let hash = hasher.hash("correct horse battery").await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{hash}");
+    }
+
+    #[tokio::test]
+    async fn default_params_follow_owasp() {
+        let hasher = PasswordHasher::new(HashParams::default(), 1).unwrap();
+        let hash = hasher.hash("correct horse battery").await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+    }
+
+    #[tokio::test]
+    async fn same_password_gets_different_salts() {
+        let hasher = PasswordHasher::new(fast(), 2).unwrap();
+        let first = hasher.hash("correct horse battery").await.unwrap();
+        let second = hasher.hash("correct horse battery").await.unwrap();
+        assert_ne!(first, second);
+    }
+
+    #[tokio::test]
+    async fn verify_accepts_right_and_rejects_wrong() {
+        let hasher = PasswordHasher::new(fast(), 2).unwrap();
+        let hash = hasher.hash("correct horse battery").await.unwrap();
+        assert_eq!(
+            hasher.verify("correct horse battery", Some(&hash)).await.unwrap(),
+            Verification::Match { needs_rehash: false }
+        );
+        assert_eq!(
+            hasher.verify("Correct horse battery", Some(&hash)).await.unwrap(),
+            Verification::Mismatch
+        );
+        assert_eq!(
+            hasher.verify("correct horse battery ", Some(&hash)).await.unwrap(),
+            Verification::Mismatch
+        );
+    }
+
+    #[tokio::test]
+    async fn older_params_need_rehash() {
+        let old = PasswordHasher::new(HashParams { memory_kib: 512, ..fast() }, 1).unwrap();
+        let hash = old.hash("correct horse battery").await.unwrap();
+        let current = PasswordHasher::new(fast(), 1).unwrap();
+        assert_eq!(
+            current.verify("correct horse battery", Some(&hash)).await.unwrap(),
+            Verification::Match { needs_rehash: true }
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_account_is_a_mismatch() {
+        let hasher = PasswordHasher::new(fast(), 1).unwrap();
+        assert_eq!(hasher.verify("anything", None).await.unwrap(), Verification::Mismatch);
+    }
+
+    #[tokio::test]
+    async fn corrupt_stored_hash_is_an_error() {
+        let hasher = PasswordHasher::new(fast(), 1).unwrap();
+        let result = hasher.verify("anything", Some("not a hash")).await;
+        assert!(matches!(result, Err(PasswordError::StoredHash(_))), "{result:?}");
+    }
+
+    #[test]
+    fn invalid_params_are_rejected() {
+        let result = PasswordHasher::new(HashParams { memory_kib: 1, ..fast() }, 1);
+        assert!(matches!(result, Err(PasswordError::Params(_))));
+    }
+}

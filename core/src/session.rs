@@ -1,0 +1,45 @@
+//! Login state kept in a tower-sessions [`Session`].
+//!
+//! The browser pages and the server functions go through these functions
+//! only, so the rules (new id at login, server-side deletion at logout) hold
+//! everywhere.
+
+use tower_sessions::Session;
+
+use crate::store::{UserId, SESSION_KEY_IP, SESSION_KEY_USER_AGENT, SESSION_KEY_USER_ID};
+
+pub type SessionError = tower_sessions::session::Error;
+
+/// Request facts recorded with a login, shown to the user in session lists.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Marks the session as logged in as `user_id`.
+///
+/// The session id is replaced first, so an id planted in the browser before
+/// login (session fixation) never becomes an authenticated one.
+pub async fn log_in(session: &Session, user_id: &UserId, client: &ClientInfo) -> Result<(), SessionError> {
+    session.cycle_id().await?;
+    session.insert(SESSION_KEY_USER_ID, user_id.as_str()).await?;
+    if let Some(ip) = &client.ip {
+        session.insert(SESSION_KEY_IP, ip).await?;
+    }
+    if let Some(user_agent) = &client.user_agent {
+        session.insert(SESSION_KEY_USER_AGENT, user_agent).await?;
+    }
+    Ok(())
+}
+
+/// Returns the logged-in user's id, if any.
+pub async fn current_user_id(session: &Session) -> Result<Option<UserId>, SessionError> {
+    Ok(session.get::<String>(SESSION_KEY_USER_ID).await?.map(UserId))
+}
+
+/// Deletes the session from the store and clears its cookie; replaying the
+/// old cookie afterwards finds nothing.
+pub async fn log_out(session: &Session) -> Result<(), SessionError> {
+    session.flush().await
+}

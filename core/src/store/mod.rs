@@ -1,0 +1,89 @@
+//! The storage layer: every SQL statement of Latchkey lives below this
+//! module, so that a second database backend is an addition here and nowhere
+//! else.
+
+mod sessions;
+mod users;
+mod verification;
+
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    SqlitePool,
+};
+use time::OffsetDateTime;
+
+pub use sessions::{SessionRow, SessionStore, SESSION_KEY_IP, SESSION_KEY_USER_AGENT, SESSION_KEY_USER_ID};
+pub use users::{NewUser, StoredCredentials, User, UserId};
+pub use verification::TokenState;
+
+/// Migrations for SQLite, embedded in the binary and applied at start.
+pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported DATABASE_URL scheme in {0:?}; use sqlite://path/to/file.db")]
+    UnsupportedUrl(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("could not create the database folder {path}: {source}")]
+    Folder { path: String, source: std::io::Error },
+    #[error("a stored row is damaged: {0}")]
+    Corrupt(String),
+}
+
+/// Handle to the database, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens the database named by `url`, creating the file and its folder if
+    /// needed, and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        if !url.starts_with("sqlite:") {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        }
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .foreign_keys(true)
+            // WAL lets readers run beside the one writer; NORMAL sync is
+            // durable across application crashes in WAL mode.
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5));
+        if let Some(folder) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(folder).map_err(|source| StoreError::Folder {
+                path: folder.display().to_string(),
+                source,
+            })?;
+        }
+
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        SQLITE_MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+fn unix_seconds(at: OffsetDateTime) -> i64 {
+    at.unix_timestamp()
+}
+
+fn from_unix_seconds(seconds: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp(seconds)
+        .map_err(|_| StoreError::Corrupt(format!("timestamp {seconds} out of range")))
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}

@@ -1,0 +1,171 @@
+use sqlx::FromRow;
+use time::OffsetDateTime;
+
+use super::{from_unix_seconds, is_unique_violation, unix_seconds, Store, StoreError};
+
+/// Opaque account id (a UUID v4 in text form).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UserId(pub String);
+
+impl UserId {
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for UserId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub display_name: String,
+    pub email_verified_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+}
+
+impl User {
+    pub fn is_verified(&self) -> bool {
+        self.email_verified_at.is_some()
+    }
+}
+
+/// A user with the stored password hash. `Debug` leaves the hash out.
+pub struct StoredCredentials {
+    pub user: User,
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for StoredCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredCredentials").field("user", &self.user).finish_non_exhaustive()
+    }
+}
+
+pub struct NewUser<'a> {
+    pub email: &'a str,
+    pub display_name: &'a str,
+    pub password_hash: &'a str,
+}
+
+#[derive(FromRow)]
+struct UserRow {
+    id: String,
+    email: String,
+    display_name: String,
+    password_hash: String,
+    email_verified_at: Option<i64>,
+    created_at: i64,
+}
+
+impl UserRow {
+    fn into_credentials(self) -> Result<StoredCredentials, StoreError> {
+        let user = User {
+            id: UserId(self.id),
+            email: self.email,
+            display_name: self.display_name,
+            email_verified_at: self.email_verified_at.map(from_unix_seconds).transpose()?,
+            created_at: from_unix_seconds(self.created_at)?,
+        };
+        Ok(StoredCredentials { user, password_hash: self.password_hash })
+    }
+}
+
+const USER_COLUMNS: &str = "id, email, display_name, password_hash, email_verified_at, created_at";
+
+impl Store {
+    /// Inserts a user. Returns `Ok(None)` when the email already holds an
+    /// account.
+    pub async fn insert_user(
+        &self,
+        new: &NewUser<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        let id = UserId::generate();
+        let inserted = sqlx::query(
+            "INSERT INTO users (id, email, display_name, password_hash, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id.as_str())
+        .bind(new.email)
+        .bind(new.display_name)
+        .bind(new.password_hash)
+        .bind(unix_seconds(now))
+        .bind(unix_seconds(now))
+        .execute(&self.pool)
+        .await;
+
+        match inserted {
+            Ok(_) => Ok(Some(User {
+                id,
+                email: new.email.to_owned(),
+                display_name: new.display_name.to_owned(),
+                email_verified_at: None,
+                created_at: from_unix_seconds(unix_seconds(now))?,
+            })),
+            Err(error) if is_unique_violation(&error) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Finds an account by its canonical email.
+    pub async fn find_credentials_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<StoredCredentials>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?");
+        let row: Option<UserRow> = sqlx::query_as(&sql).bind(email).fetch_optional(&self.pool).await?;
+        row.map(UserRow::into_credentials).transpose()
+    }
+
+    pub async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?");
+        let row: Option<UserRow> = sqlx::query_as(&sql).bind(id.as_str()).fetch_optional(&self.pool).await?;
+        Ok(row.map(UserRow::into_credentials).transpose()?.map(|credentials| credentials.user))
+    }
+
+    /// Replaces a password hash, e.g. after a login rehashed it with current
+    /// parameters. Only replaces `expected_old`, so a concurrent password
+    /// change is never overwritten by a rehash of the old password.
+    pub async fn replace_password_hash(
+        &self,
+        id: &UserId,
+        expected_old: &str,
+        new_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?",
+        )
+        .bind(new_hash)
+        .bind(unix_seconds(now))
+        .bind(id.as_str())
+        .bind(expected_old)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub async fn update_display_name(
+        &self,
+        id: &UserId,
+        display_name: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        sqlx::query("UPDATE users SET display_name = ?, updated_at = ? WHERE id = ?")
+            .bind(display_name)
+            .bind(unix_seconds(now))
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
+        self.find_user(id).await
+    }
+}

@@ -1,0 +1,123 @@
+use time::OffsetDateTime;
+
+use super::{unix_seconds, Store, StoreError, User, UserId};
+use crate::token::TokenHash;
+
+/// What a presented verification token turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenState {
+    /// The token was valid and is now spent; the account is verified.
+    Consumed(User),
+    Expired { user_id: UserId },
+    AlreadyUsed,
+    Unknown,
+}
+
+impl Store {
+    /// Stores a new verification token for `user_id`, replacing any unused
+    /// earlier ones so that only the newest link works.
+    pub async fn replace_verification_token(
+        &self,
+        user_id: &UserId,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM email_verification_tokens WHERE user_id = ? AND used_at IS NULL")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO email_verification_tokens (token_hash, user_id, created_at, expires_at)
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(hash.as_bytes())
+        .bind(user_id.as_str())
+        .bind(unix_seconds(now))
+        .bind(unix_seconds(expires_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Spends a verification token and marks its account verified, in one
+    /// transaction. The conditional update makes the token single-use even
+    /// when two requests present it at once.
+    pub async fn consume_verification_token(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<TokenState, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let spent: Option<(String,)> = sqlx::query_as(
+            "UPDATE email_verification_tokens SET used_at = ?
+             WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?
+             RETURNING user_id",
+        )
+        .bind(unix_seconds(now))
+        .bind(hash.as_bytes())
+        .bind(unix_seconds(now))
+        .fetch_optional(&mut *tx)
+        .await?;
+
+        let Some((user_id,)) = spent else {
+            tx.rollback().await?;
+            return self.classify_unusable_token(hash).await;
+        };
+
+        sqlx::query(
+            "UPDATE users SET email_verified_at = COALESCE(email_verified_at, ?), updated_at = ?
+             WHERE id = ?",
+        )
+        .bind(unix_seconds(now))
+        .bind(unix_seconds(now))
+        .bind(&user_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+
+        let user_id = UserId(user_id);
+        let user = self
+            .find_user(&user_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("token names missing user {user_id}")))?;
+        Ok(TokenState::Consumed(user))
+    }
+
+    async fn classify_unusable_token(&self, hash: &TokenHash) -> Result<TokenState, StoreError> {
+        let row: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT user_id, used_at FROM email_verification_tokens WHERE token_hash = ?")
+                .bind(hash.as_bytes())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match row {
+            None => TokenState::Unknown,
+            Some((_, Some(_))) => TokenState::AlreadyUsed,
+            Some((user_id, None)) => TokenState::Expired { user_id: UserId(user_id) },
+        })
+    }
+
+    /// Deletes tokens that expired before `cutoff`, used or not.
+    pub async fn delete_expired_verification_tokens(&self, cutoff: OffsetDateTime) -> Result<u64, StoreError> {
+        let result = sqlx::query("DELETE FROM email_verification_tokens WHERE expires_at < ?")
+            .bind(unix_seconds(cutoff))
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected())
+    }
+}
+
+impl Store {
+    /// Returns the account a verification token was issued to, whatever the
+    /// token's state.
+    pub async fn verification_token_owner(&self, hash: &TokenHash) -> Result<Option<UserId>, StoreError> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT user_id FROM email_verification_tokens WHERE token_hash = ?")
+                .bind(hash.as_bytes())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(user_id,)| UserId(user_id)))
+    }
+}
