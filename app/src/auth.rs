@@ -1,0 +1,187 @@
+//! Server functions behind the account pages.
+//!
+//! Each one is a thin adapter: it reads the form, calls the account and
+//! session rules in `latchkey_core`, and picks the next page. Success moves
+//! on with a redirect, which works for a plain HTML form (a 302) and for the
+//! hydrated app (client-side navigation) alike.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// What the account page shows about the logged-in user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountView {
+    pub email: String,
+    pub display_name: String,
+    pub email_verified: bool,
+    /// Sign-up date as `YYYY-MM-DD` (UTC).
+    pub member_since: String,
+}
+
+#[server(prefix = "/fn", endpoint = "register")]
+pub async fn register(email: String, display_name: String, password: String) -> Result<(), AppError> {
+    let state = ssr::state()?;
+    match state.accounts.register(&email, &display_name, &password).await {
+        Ok(()) => {
+            leptos_axum::redirect("/register/check-email");
+            Ok(())
+        }
+        Err(error) => Err(match AppError::from(error) {
+            AppError::Invalid { errors, .. } => AppError::Invalid { errors, email, display_name },
+            other => other,
+        }),
+    }
+}
+
+#[server(prefix = "/fn", endpoint = "log_in")]
+pub async fn log_in(email: String, password: String) -> Result<(), AppError> {
+    let state = ssr::state()?;
+    let user = match state.accounts.authenticate(&email, &password).await {
+        Ok(user) => user,
+        Err(error) => {
+            return Err(match AppError::from(error) {
+                AppError::EmailNotVerified { .. } => AppError::EmailNotVerified { email: email.trim().to_owned() },
+                other => other,
+            })
+        }
+    };
+
+    let session = ssr::session().await?;
+    let client = ssr::client_info().await;
+    latchkey_core::session::log_in(&session, &user.id, &client).await.map_err(ssr::session_failed)?;
+    tracing::info!(user.id = %user.id, "logged in");
+
+    leptos_axum::redirect("/account");
+    Ok(())
+}
+
+#[server(prefix = "/fn", endpoint = "log_out")]
+pub async fn log_out() -> Result<(), AppError> {
+    let session = ssr::session().await?;
+    let user_id = latchkey_core::session::current_user_id(&session).await.map_err(ssr::session_failed)?;
+    latchkey_core::session::log_out(&session).await.map_err(ssr::session_failed)?;
+    if let Some(user_id) = user_id {
+        tracing::info!(user.id = %user_id, "logged out");
+    }
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+/// Returns the logged-in user, or `None` for a visitor.
+#[server(prefix = "/fn", endpoint = "current_user")]
+pub async fn current_user() -> Result<Option<AccountView>, AppError> {
+    let state = ssr::state()?;
+    let Some(user_id) = ssr::logged_in_user_id().await? else {
+        return Ok(None);
+    };
+    let user = state.accounts.find_user(&user_id).await?;
+    Ok(user.map(|user| ssr::account_view(&user)))
+}
+
+#[server(prefix = "/fn", endpoint = "update_display_name")]
+pub async fn update_display_name(display_name: String) -> Result<AccountView, AppError> {
+    let state = ssr::state()?;
+    let user_id = ssr::logged_in_user_id().await?.ok_or(AppError::NotLoggedIn)?;
+    match state.accounts.update_display_name(&user_id, &display_name).await {
+        Ok(user) => {
+            leptos_axum::redirect("/account?saved=1");
+            Ok(ssr::account_view(&user))
+        }
+        Err(error) => Err(match AppError::from(error) {
+            AppError::Invalid { errors, email, .. } => AppError::Invalid { errors, email, display_name },
+            other => other,
+        }),
+    }
+}
+
+#[server(prefix = "/fn", endpoint = "verify_email")]
+pub async fn verify_email(token: String) -> Result<(), AppError> {
+    let state = ssr::state()?;
+    state.accounts.verify_email(&token).await?;
+    leptos_axum::redirect("/verify-email?verified=1");
+    Ok(())
+}
+
+/// Mails a new verification link for the address typed at login.
+#[server(prefix = "/fn", endpoint = "resend_verification")]
+pub async fn resend_verification(email: String) -> Result<(), AppError> {
+    let state = ssr::state()?;
+    state.accounts.resend_verification(&email).await?;
+    leptos_axum::redirect("/login?resent=1");
+    Ok(())
+}
+
+/// Mails a new verification link to the owner of an expired one.
+#[server(prefix = "/fn", endpoint = "resend_verification_link")]
+pub async fn resend_verification_link(token: String) -> Result<(), AppError> {
+    let state = ssr::state()?;
+    state.accounts.resend_verification_for_token(&token).await?;
+    leptos_axum::redirect("/verify-email?resent=1");
+    Ok(())
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use std::net::SocketAddr;
+
+    use axum::extract::ConnectInfo;
+    use http::{header::USER_AGENT, HeaderMap};
+    use latchkey_core::{
+        session::{ClientInfo, SessionError},
+        store::{User, UserId},
+    };
+    use leptos::prelude::use_context;
+    use tower_sessions::Session;
+
+    use super::AccountView;
+    use crate::{error::AppError, state::AppState};
+
+    pub fn state() -> Result<AppState, AppError> {
+        use_context::<AppState>().ok_or_else(|| {
+            tracing::error!("AppState missing from the Leptos context");
+            AppError::Internal
+        })
+    }
+
+    pub async fn session() -> Result<Session, AppError> {
+        leptos_axum::extract::<Session>().await.map_err(|error| {
+            tracing::error!(%error, "session layer missing");
+            AppError::Internal
+        })
+    }
+
+    pub fn session_failed(error: SessionError) -> AppError {
+        tracing::error!(%error, "session store failed");
+        AppError::Internal
+    }
+
+    pub async fn logged_in_user_id() -> Result<Option<UserId>, AppError> {
+        let session = session().await?;
+        latchkey_core::session::current_user_id(&session).await.map_err(session_failed)
+    }
+
+    /// Reads the peer address and user agent of the current request.
+    pub async fn client_info() -> ClientInfo {
+        let ip = leptos_axum::extract::<ConnectInfo<SocketAddr>>()
+            .await
+            .ok()
+            .map(|ConnectInfo(address)| address.ip().to_string());
+        let user_agent = leptos_axum::extract::<HeaderMap>()
+            .await
+            .ok()
+            .and_then(|headers| headers.get(USER_AGENT)?.to_str().ok().map(str::to_owned));
+        ClientInfo { ip, user_agent }
+    }
+
+    pub fn account_view(user: &User) -> AccountView {
+        let date = user.created_at.date();
+        AccountView {
+            email: user.email.clone(),
+            display_name: user.display_name.clone(),
+            email_verified: user.is_verified(),
+            member_since: format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day()),
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! Pieces shared by the forms.
+
+use leptos::prelude::*;
+
+/// A labelled input with its error message beside it.
+#[component]
+pub fn Field(
+    label: &'static str,
+    name: &'static str,
+    #[prop(default = "text")] kind: &'static str,
+    #[prop(optional)] autocomplete: &'static str,
+    #[prop(into, optional)] value: Signal<String>,
+    #[prop(into)] message: Signal<Option<String>>,
+    #[prop(optional)] on_check: Option<Callback<String, Option<String>>>,
+    #[prop(optional)] node_ref: NodeRef<leptos::html::Input>,
+) -> impl IntoView {
+    let id = format!("field-{name}");
+    let error_id = format!("{id}-error");
+    let (checked, set_checked) = signal(None::<String>);
+    let shown = move || checked.get().or_else(|| message.get());
+    let on_change = move |ev: leptos::ev::Event| {
+        if let Some(check) = on_check {
+            set_checked.set(check.run(event_target_value(&ev)));
+        }
+    };
+
+    view! {
+        <div class="field" class:invalid=move || shown().is_some()>
+            <label for=id.clone()>{label}</label>
+            <input
+                id=id
+                name=name
+                type=kind
+                autocomplete=autocomplete
+                value=move || value.get()
+                aria-invalid=move || if shown().is_some() { "true" } else { "false" }
+                aria-describedby=error_id.clone()
+                on:change=on_change
+                node_ref=node_ref
+            />
+            <p class="field-error" id=error_id role="alert">{shown}</p>
+        </div>
+    }
+}
+
+/// A notice above a form: an error the user can act on, or a confirmation.
+#[component]
+pub fn Notice(#[prop(into)] kind: &'static str, children: Children) -> impl IntoView {
+    view! { <div class=format!("notice notice-{kind}") role="status">{children()}</div> }
+}

@@ -1,0 +1,76 @@
+//! Latchkey's browser app: the pages, their routes and the server functions
+//! they call. Rendered on the server (`ssr`) and hydrated in the browser
+//! (`hydrate`); every form also works as a plain HTML form.
+
+pub mod auth;
+pub mod error;
+mod form;
+mod pages;
+#[cfg(feature = "ssr")]
+pub mod state;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path, SsrMode,
+};
+
+use pages::{
+    account::AccountPage, check_email::CheckEmailPage, home::HomePage, login::LoginPage,
+    not_found::NotFoundPage, register::RegisterPage, verify_email::VerifyEmailPage,
+};
+
+/// The HTML document around the app, rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+
+    // Effects run only in the browser, after hydration: the attribute tells
+    // browser tests (and curious users) that the page is interactive.
+    Effect::new(|| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+
+    // Every page is rendered whole before the response starts, so that a
+    // page can still answer with a redirect or a 404 status, and so that a
+    // browser without JavaScript gets complete HTML.
+    view! {
+        <Stylesheet id="leptos" href="/pkg/latchkey.css"/>
+        <Title text="Latchkey"/>
+        <Router>
+            <header class="masthead">
+                <a href="/" class="brand">"Latchkey"</a>
+            </header>
+            <main>
+                <Routes fallback=NotFoundPage>
+                    <Route path=path!("/") view=HomePage ssr=SsrMode::Async/>
+                    <Route path=path!("/register") view=RegisterPage ssr=SsrMode::Async/>
+                    <Route path=path!("/register/check-email") view=CheckEmailPage ssr=SsrMode::Async/>
+                    <Route path=path!("/verify-email") view=VerifyEmailPage ssr=SsrMode::Async/>
+                    <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
+                    <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}

@@ -1,0 +1,92 @@
+use latchkey_core::validate::{self, field};
+use leptos::{form::ActionForm, prelude::*};
+use leptos_meta::Title;
+use leptos_router::{components::Redirect, hooks::use_query_map};
+
+use crate::{
+    auth::{current_user, AccountView, LogOut, UpdateDisplayName},
+    error::AppError,
+    form::{Field, Notice},
+};
+
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    let update = ServerAction::<UpdateDisplayName>::new();
+    let log_out = ServerAction::<LogOut>::new();
+    let user = Resource::new(move || update.version().get(), |_| current_user());
+
+    view! {
+        <Title text="Your account · Latchkey"/>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match user.await {
+                    Ok(Some(account)) => view! { <AccountDetails account update log_out/> }.into_any(),
+                    Ok(None) | Err(AppError::NotLoggedIn) => view! { <Redirect path="/login"/> }.into_any(),
+                    Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn AccountDetails(
+    account: AccountView,
+    update: ServerAction<UpdateDisplayName>,
+    log_out: ServerAction<LogOut>,
+) -> impl IntoView {
+    let update_error = move || update.value().get().and_then(Result::err);
+    let query = use_query_map();
+    let saved = move || {
+        matches!(update.value().get(), Some(Ok(_)))
+            || (update.value().get().is_none() && query.read().get("saved").as_deref() == Some("1"))
+    };
+    let name_message = Signal::derive(move || update_error().and_then(|error| error.field(field::DISPLAY_NAME)));
+    let other_error = move || {
+        update_error().filter(|error| !matches!(error, AppError::Invalid { .. }))
+    };
+    let current_name = account.display_name.clone();
+    let shown_name = Signal::derive(move || match update_error() {
+        Some(AppError::Invalid { display_name, .. }) => display_name,
+        _ => current_name.clone(),
+    });
+
+    view! {
+        <section class="card">
+            <h1>"Your account"</h1>
+            <dl class="facts">
+                <dt>"Display name"</dt>
+                <dd data-testid="display-name">{account.display_name.clone()}</dd>
+                <dt>"Email"</dt>
+                <dd data-testid="email">{account.email.clone()}</dd>
+                <dt>"Email verified"</dt>
+                <dd data-testid="verified">{if account.email_verified { "Yes" } else { "No" }}</dd>
+                <dt>"Member since"</dt>
+                <dd data-testid="member-since">{account.member_since.clone()}</dd>
+            </dl>
+        </section>
+        <section class="card">
+            <h2>"Change display name"</h2>
+            <Show when=saved>
+                <Notice kind="success">"Display name saved."</Notice>
+            </Show>
+            {move || other_error().map(|error| view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> })}
+            <ActionForm action=update attr:novalidate=true attr:class="stacked">
+                <Field
+                    label="Display name"
+                    name=field::DISPLAY_NAME
+                    autocomplete="nickname"
+                    value=shown_name
+                    message=name_message
+                    on_check=Callback::new(|text: String| validate::normalize_display_name(&text).err())
+                />
+                <button type="submit" disabled=move || update.pending().get()>"Save"</button>
+            </ActionForm>
+        </section>
+        <section class="card">
+            <ActionForm action=log_out>
+                <button type="submit" class="secondary">"Log out"</button>
+            </ActionForm>
+        </section>
+    }
+}

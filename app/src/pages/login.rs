@@ -1,0 +1,77 @@
+use latchkey_core::validate::field;
+use leptos::{form::ActionForm, prelude::*};
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::{
+    auth::{LogIn, ResendVerification},
+    error::AppError,
+    form::{Field, Notice},
+};
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let log_in = ServerAction::<LogIn>::new();
+    let resend = ServerAction::<ResendVerification>::new();
+    let query = use_query_map();
+    let flag = move |name: &'static str| move || query.read().get(name).is_some_and(|value| value == "1");
+
+    let error = move || log_in.value().get().and_then(Result::err);
+    let unverified_email = move || match error() {
+        Some(AppError::EmailNotVerified { email }) => Some(email),
+        _ => None,
+    };
+    let resend_error = move || resend.value().get().and_then(Result::err);
+
+    let password_input = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move || {
+        if error().is_some() {
+            if let Some(input) = password_input.get() {
+                input.set_value("");
+            }
+        }
+    });
+
+    view! {
+        <Title text="Log in · Latchkey"/>
+        <section class="card">
+            <h1>"Log in"</h1>
+            <Show when=flag("verified")>
+                <Notice kind="success">"Your email address is verified. You can log in now."</Notice>
+            </Show>
+            <Show when=flag("resent")>
+                <Notice kind="success">
+                    "If that address belongs to an account that still needs verifying, a new link is on its way."
+                </Notice>
+            </Show>
+            {move || error().map(|error| view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> })}
+            {move || unverified_email().map(|email| view! {
+                <ActionForm action=resend attr:class="inline">
+                    <input type="hidden" name=field::EMAIL value=email/>
+                    <button type="submit">"Resend verification email"</button>
+                </ActionForm>
+            })}
+            {move || resend_error().map(|error| view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> })}
+            <ActionForm action=log_in attr:novalidate=true attr:class="stacked">
+                <Field
+                    label="Email"
+                    name=field::EMAIL
+                    kind="email"
+                    autocomplete="username"
+                    value=Signal::derive(move || unverified_email().unwrap_or_default())
+                    message=Signal::derive(move || error().and_then(|error| error.field(field::EMAIL)))
+                />
+                <Field
+                    label="Password"
+                    name=field::PASSWORD
+                    kind="password"
+                    autocomplete="current-password"
+                    message=Signal::derive(move || error().and_then(|error| error.field(field::PASSWORD)))
+                    node_ref=password_input
+                />
+                <button type="submit" disabled=move || log_in.pending().get()>"Log in"</button>
+            </ActionForm>
+            <p class="aside">"New here? " <a href="/register">"Create an account"</a></p>
+        </section>
+    }
+}
