@@ -1,0 +1,101 @@
+//! The Latchkey server: builds the shared state from the configuration and
+//! assembles the axum router around the Leptos app.
+
+mod headers;
+mod housekeeping;
+
+use std::sync::Arc;
+
+use app::{shell, state::AppState, App};
+use axum::Router;
+use latchkey_core::{
+    accounts::Accounts,
+    config::Config,
+    mail::{MailError, Mailer},
+    password::{PasswordError, PasswordHasher},
+    store::{SessionStore, Store, StoreError},
+};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_sessions::{
+    cookie::{time::Duration as CookieDuration, SameSite},
+    Expiry, SessionManagerLayer,
+};
+
+pub use housekeeping::spawn_housekeeping;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("could not open the database: {0}")]
+    Store(#[from] StoreError),
+    #[error("could not set up password hashing: {0}")]
+    Password(#[from] PasswordError),
+    #[error("could not set up mail: {0}")]
+    Mail(#[from] MailError),
+}
+
+/// Name of the session cookie. Over HTTPS it takes the `__Host-` prefix, which
+/// makes browsers refuse it unless it is Secure, has `Path=/` and names no
+/// domain, so no sibling subdomain can set or overwrite it.
+pub fn session_cookie_name(config: &Config) -> &'static str {
+    if config.is_https() {
+        "__Host-latchkey_session"
+    } else {
+        "latchkey_session"
+    }
+}
+
+/// Opens the database and wires up the account services.
+pub async fn build_state(config: &Config) -> Result<AppState, StartupError> {
+    let store = Store::connect(&config.database_url).await?;
+    let sessions = SessionStore::new(store.clone(), config.session_max_lifetime);
+    let hasher = PasswordHasher::new(config.password_hash, config.max_concurrent_hashes)?;
+    let mailer = match &config.smtp_url {
+        Some(url) => Mailer::smtp(url, config.mail_from.clone())?,
+        None => Mailer::outbox(&config.mail_outbox_dir, config.mail_from.clone())?,
+    };
+    let accounts = Accounts::new(
+        store,
+        sessions,
+        hasher,
+        mailer,
+        config.public_url.clone(),
+        config.verification_token_ttl,
+    );
+    Ok(AppState { accounts })
+}
+
+/// Builds the router: the pages, the server functions, the static files and
+/// the session and header layers around them.
+pub fn router(config: &Config, state: AppState, leptos_options: LeptosOptions) -> Router {
+    let idle_timeout = CookieDuration::seconds(i64::try_from(config.session_idle_timeout.as_secs()).unwrap_or(i64::MAX));
+    // Secure is set even over plain HTTP: browsers accept it from
+    // http://localhost and 127.0.0.1, and anywhere else the site must be
+    // served over HTTPS. Lax keeps the cookie off cross-site POSTs while
+    // still sending it when a user follows a link from elsewhere.
+    let sessions = SessionManagerLayer::new(state.accounts.sessions().clone())
+        .with_name(session_cookie_name(config))
+        .with_secure(true)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(idle_timeout))
+        // Saving on every request moves the idle expiry forward; the store
+        // never recreates a session that was deleted meanwhile.
+        .with_always_save(true);
+
+    let routes = generate_route_list(App);
+    let context_state = state.clone();
+    let provide_state = move || provide_context(context_state.clone());
+    let options = Arc::new(leptos_options.clone());
+
+    Router::new()
+        .leptos_routes_with_context(&leptos_options, routes, provide_state.clone(), {
+            let options = Arc::clone(&options);
+            move || shell((*options).clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context(provide_state, shell))
+        .with_state(leptos_options)
+        .layer(sessions)
+        .layer(headers::security_headers())
+}

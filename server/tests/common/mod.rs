@@ -1,0 +1,186 @@
+//! A real Latchkey server on a loopback port with its own SQLite file and
+//! mail outbox, and the HTTP helpers the tests drive it with.
+
+#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
+
+pub mod mail;
+
+use std::{collections::HashMap, net::SocketAddr, path::PathBuf};
+
+use app::error::AppError;
+use base64::{engine::general_purpose::STANDARD, Engine};
+use latchkey_core::config::Config;
+use leptos::prelude::LeptosOptions;
+use reqwest::{header, redirect::Policy, Response, StatusCode};
+use sqlx::SqlitePool;
+use tempfile::TempDir;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestServer {
+    pub base: String,
+    pub dir: TempDir,
+    pub outbox: PathBuf,
+    pub db: SqlitePool,
+    client: reqwest::Client,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The answer to a form post: where it redirects and what it decoded to.
+#[derive(Debug)]
+pub struct Submitted {
+    pub status: StatusCode,
+    pub location: String,
+    pub set_cookie: Option<String>,
+}
+
+impl Submitted {
+    /// The server function error carried in the redirect URL, if any.
+    pub fn error(&self) -> Option<AppError> {
+        let url = url::Url::parse(&format!("http://host{}", self.location.trim_start_matches(|c| c != '/'))).ok()?;
+        let encoded = url.query_pairs().find(|(key, _)| key == "__err")?.1.into_owned();
+        let json = STANDARD.decode(encoded).expect("__err is base64");
+        Some(serde_json::from_slice(&json).expect("__err holds an AppError"))
+    }
+
+    /// The `name=value` pair of the session cookie that was set.
+    pub fn cookie_pair(&self) -> Option<String> {
+        self.set_cookie.as_ref().map(|header| header.split(';').next().unwrap().trim().to_owned())
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts a server with settings on top of the test defaults.
+    pub async fn start_with(settings: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let address = listener.local_addr().unwrap();
+        let base = format!("http://{address}");
+        let outbox = dir.path().join("outbox");
+
+        let mut variables: HashMap<String, String> = HashMap::from([
+            ("DATABASE_URL".into(), format!("sqlite://{}", dir.path().join("latchkey.db").display())),
+            ("MAIL_OUTBOX_DIR".into(), outbox.display().to_string()),
+            ("PUBLIC_URL".into(), base.clone()),
+            // Cheap hashes keep the suite fast; the production parameters
+            // have their own unit test.
+            ("ARGON2_MEMORY_KIB".into(), "1024".into()),
+            ("ARGON2_ITERATIONS".into(), "1".into()),
+        ]);
+        for (key, value) in settings {
+            variables.insert((*key).to_owned(), (*value).to_owned());
+        }
+        let config = Config::from_lookup(|name| variables.get(name).cloned()).expect("test config");
+
+        let state = server::build_state(&config).await.expect("server state");
+        let options = LeptosOptions::builder().output_name("latchkey").site_addr(address).build();
+        let app = server::router(&config, state, options);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+        });
+
+        let db = SqlitePool::connect(&config.database_url).await.expect("open test database");
+        // A bounded wait turns a stuck request into a failure that names it.
+        let client = reqwest::Client::builder()
+            .redirect(Policy::none())
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Self { base, dir, outbox, db, client, task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// GETs a page as a browser would, with an optional `Cookie` header.
+    pub async fn get(&self, path: &str, cookie: Option<&str>) -> Response {
+        let mut request = self.client.get(self.url(path)).header(header::ACCEPT, "text/html");
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        request.send().await.expect("GET")
+    }
+
+    /// Posts a form to a server function the way a browser without
+    /// JavaScript does, from the page at `page`.
+    pub async fn submit(&self, page: &str, function: &str, fields: &[(&str, &str)], cookie: Option<&str>) -> Submitted {
+        let mut request = self
+            .client
+            .post(self.url(&format!("/fn/{function}")))
+            .header(header::ACCEPT, "text/html")
+            .header(header::REFERER, self.url(page))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(serde_urlencoded(fields));
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        let response = request.send().await.expect("POST");
+        let header_text = |name| response.headers().get(name).map(|value: &header::HeaderValue| value.to_str().unwrap().to_owned());
+        Submitted {
+            status: response.status(),
+            location: header_text(header::LOCATION).unwrap_or_default(),
+            set_cookie: header_text(header::SET_COOKIE),
+        }
+    }
+
+    pub async fn register(&self, email: &str, name: &str, password: &str) -> Submitted {
+        self.submit("/register", "register", &[("email", email), ("display_name", name), ("password", password)], None)
+            .await
+    }
+
+    pub async fn log_in(&self, email: &str, password: &str, cookie: Option<&str>) -> Submitted {
+        self.submit("/login", "log_in", &[("email", email), ("password", password)], cookie).await
+    }
+
+    pub async fn verify(&self, token: &str) -> Submitted {
+        self.submit(&format!("/verify-email?token={token}"), "verify_email", &[("token", token)], None).await
+    }
+
+    /// Registers and verifies an account, and returns its session cookie
+    /// after logging in.
+    pub async fn verified_login(&self, email: &str) -> String {
+        assert_eq!(self.register(email, "Ann", PASSWORD).await.location, "/register/check-email");
+        let token = self.latest_token_for(email);
+        assert_eq!(self.verify(&token).await.location, "/verify-email?verified=1");
+        let login = self.log_in(email, PASSWORD, None).await;
+        assert_eq!(login.location, "/account", "{login:?}");
+        login.cookie_pair().expect("login sets the session cookie")
+    }
+
+    /// The token in the newest verification mail sent to `email`.
+    pub fn latest_token_for(&self, email: &str) -> String {
+        let mail = mail::read_outbox(&self.outbox)
+            .into_iter()
+            .filter(|mail| mail.to == email && mail.subject == "Verify your email address")
+            .last()
+            .unwrap_or_else(|| panic!("no verification mail to {email}"));
+        mail.token().expect("verification mail carries a token")
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(&self.db).await.expect("count query")
+    }
+
+    /// The HTML of `path`, asserting a 200 answer.
+    pub async fn page_text(&self, path: &str, cookie: Option<&str>) -> String {
+        let response = self.get(path, cookie).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.text().await.unwrap()
+    }
+}
+
+/// Encodes form fields as `application/x-www-form-urlencoded`.
+fn serde_urlencoded(fields: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish()
+}

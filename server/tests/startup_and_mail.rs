@@ -1,0 +1,126 @@
+//! Start-up checks of the real binary, and mail delivery to a real SMTP
+//! server process.
+
+mod common;
+
+use std::{
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use common::{mail::read_dir_mails, TestServer, PASSWORD};
+
+#[test]
+fn invalid_settings_stop_the_server_with_the_variable_named() {
+    let cases = [
+        ("SMTP_URL", "http://mail.example.com"),
+        ("PUBLIC_URL", "example.com"),
+        ("SESSION_IDLE_TIMEOUT", "forever"),
+        ("ARGON2_MEMORY_KIB", "-5"),
+    ];
+    for (variable, value) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+            .current_dir(dir.path())
+            .env_clear()
+            .env(variable, value)
+            .env("LEPTOS_OUTPUT_NAME", "latchkey")
+            .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+            .output()
+            .expect("run latchkey");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{variable}={value} must stop the server");
+        assert!(stderr.contains(&format!("latchkey: {variable} is invalid")), "{variable}: {stderr}");
+        assert!(!dir.path().join("data").exists(), "nothing is created before the settings are valid");
+    }
+}
+
+/// An aiosmtpd process that stores received mail in a Maildir.
+struct SmtpServer {
+    child: Child,
+    port: u16,
+    maildir: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    fn start() -> Self {
+        let python = std::env::var("SMTP_SERVER_PYTHON").expect(
+            "SMTP_SERVER_PYTHON must name a Python with aiosmtpd installed; `make test` sets it up",
+        );
+        let port = free_port();
+        let maildir = tempfile::tempdir().unwrap();
+        let child = Command::new(python)
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path().join("mail"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start aiosmtpd");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(15), "aiosmtpd did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self { child, port, maildir }
+    }
+
+    fn received(&self) -> Vec<common::mail::ReceivedMail> {
+        read_dir_mails(&self.maildir.path().join("mail").join("new"))
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn wait_for_mail(smtp: &SmtpServer, count: usize) -> Vec<common::mail::ReceivedMail> {
+    let started = Instant::now();
+    loop {
+        let mails = smtp.received();
+        if mails.len() >= count {
+            return mails;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "expected {count} mails, got {}", mails.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_mail_arrives_over_smtp() {
+    let smtp = SmtpServer::start();
+    let smtp_url = format!("smtp://127.0.0.1:{}?tls=none", smtp.port);
+    let server = TestServer::start_with(&[("SMTP_URL", &smtp_url), ("MAIL_FROM", "Latchkey <no-reply@latchkey.test>")]).await;
+
+    assert_eq!(server.register("ann@example.com", "Ann <b>", PASSWORD).await.location, "/register/check-email");
+    let mails = wait_for_mail(&smtp, 1).await;
+    let mail = &mails[0];
+    assert_eq!(mail.to, "ann@example.com");
+    assert_eq!(mail.subject, "Verify your email address");
+    assert!(mail.text.contains(&format!("{}/verify-email?token=", server.base)), "{}", mail.text);
+    assert!(mail.html.contains("Ann &lt;b&gt;"), "the name is escaped in HTML: {}", mail.html);
+    assert!(!Path::new(&server.outbox).exists(), "with SMTP configured nothing goes to the outbox");
+
+    let token = mail.token().unwrap();
+    assert_eq!(server.verify(&token).await.location, "/verify-email?verified=1");
+    assert_eq!(server.log_in("ann@example.com", PASSWORD, None).await.location, "/account");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_succeeds_when_smtp_is_down() {
+    let port = free_port();
+    let smtp_url = format!("smtp://127.0.0.1:{port}?tls=none");
+    let server = TestServer::start_with(&[("SMTP_URL", &smtp_url)]).await;
+
+    let answer = server.register("ann@example.com", "Ann", PASSWORD).await;
+    assert_eq!(answer.location, "/register/check-email");
+    assert_eq!(server.count("SELECT COUNT(*) FROM users").await, 1);
+    assert_eq!(server.count("SELECT COUNT(*) FROM email_verification_tokens").await, 1);
+}
