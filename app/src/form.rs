@@ -2,6 +2,8 @@
 
 use leptos::prelude::*;
 
+use crate::error::AppError;
+
 /// A labelled input with its error message beside it.
 #[component]
 pub fn Field(
@@ -47,4 +49,22 @@ pub fn Field(
 #[component]
 pub fn Notice(#[prop(into)] kind: &'static str, children: Children) -> impl IntoView {
     view! { <div class=format!("notice notice-{kind}") role="status">{children()}</div> }
+}
+
+/// An error message above a form, read out by screen readers when it appears.
+#[component]
+pub fn ErrorNotice(error: AppError) -> impl IntoView {
+    view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }
+}
+
+/// Empties a password input after a failed submission, so that the password
+/// is typed again rather than left in the page.
+pub fn clear_after_failure(input: NodeRef<leptos::html::Input>, failed: impl Fn() -> bool + Send + Sync + 'static) {
+    Effect::new(move || {
+        if failed() {
+            if let Some(input) = input.get() {
+                input.set_value("");
+            }
+        }
+    });
 }

@@ -4,7 +4,7 @@
 mod headers;
 mod housekeeping;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use app::{shell, state::AppState, App};
 use axum::Router;
@@ -16,7 +16,7 @@ use latchkey_core::{
     store::{SessionStore, Store, StoreError},
 };
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use tower_sessions::{
     cookie::{time::Duration as CookieDuration, SameSite},
     Expiry, SessionManagerLayer,
@@ -65,6 +65,17 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartupError> {
     Ok(AppState { accounts })
 }
 
+/// Returns the app's routes, generated once per process.
+///
+/// Generating them renders the app with resource loading switched off for
+/// the whole process (leptos_server 0.8), so a render that starts meanwhile
+/// in another router of the same process would wait forever. Every router
+/// here shares one generation, which completes before any of them serves.
+fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// Builds the router: the pages, the server functions, the static files and
 /// the session and header layers around them.
 pub fn router(config: &Config, state: AppState, leptos_options: LeptosOptions) -> Router {
@@ -84,7 +95,7 @@ pub fn router(config: &Config, state: AppState, leptos_options: LeptosOptions) -
         // never recreates a session that was deleted meanwhile.
         .with_always_save(true);
 
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let context_state = state.clone();
     let provide_state = move || provide_context(context_state.clone());
     let options = Arc::new(leptos_options.clone());

@@ -6,7 +6,7 @@ use leptos_router::{components::Redirect, hooks::use_query_map};
 use crate::{
     auth::{current_user, AccountView, LogOut, UpdateDisplayName},
     error::AppError,
-    form::{Field, Notice},
+    form::{ErrorNotice, Field, Notice},
 };
 
 #[component]
@@ -22,7 +22,7 @@ pub fn AccountPage() -> impl IntoView {
                 match user.await {
                     Ok(Some(account)) => view! { <AccountDetails account update log_out/> }.into_any(),
                     Ok(None) | Err(AppError::NotLoggedIn) => view! { <Redirect path="/login"/> }.into_any(),
-                    Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
+                    Err(error) => view! { <ErrorNotice error/> }.into_any(),
                 }
             })}
         </Suspense>
@@ -70,7 +70,7 @@ fn AccountDetails(
             <Show when=saved>
                 <Notice kind="success">"Display name saved."</Notice>
             </Show>
-            {move || other_error().map(|error| view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> })}
+            {move || other_error().map(|error| view! { <ErrorNotice error/> })}
             <ActionForm action=update attr:novalidate=true attr:class="stacked">
                 <Field
                     label="Display name"

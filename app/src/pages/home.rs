@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
 
-use crate::auth::current_user;
+use crate::{auth::current_user, form::ErrorNotice};
 
 /// Sends a visitor to the login page and a logged-in user to the account.
 #[component]
@@ -14,7 +14,7 @@ pub fn HomePage() -> impl IntoView {
                 match user.await {
                     Ok(Some(_)) => view! { <Redirect path="/account"/> }.into_any(),
                     Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
-                    Err(error) => view! { <p class="notice notice-error">{error.to_string()}</p> }.into_any(),
+                    Err(error) => view! { <ErrorNotice error/> }.into_any(),
                 }
             })}
         </Suspense>

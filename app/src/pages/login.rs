@@ -6,7 +6,7 @@ use leptos_router::hooks::use_query_map;
 use crate::{
     auth::{LogIn, ResendVerification},
     error::AppError,
-    form::{Field, Notice},
+    form::{clear_after_failure, ErrorNotice, Field, Notice},
 };
 
 #[component]
@@ -24,13 +24,7 @@ pub fn LoginPage() -> impl IntoView {
     let resend_error = move || resend.value().get().and_then(Result::err);
 
     let password_input = NodeRef::<leptos::html::Input>::new();
-    Effect::new(move || {
-        if error().is_some() {
-            if let Some(input) = password_input.get() {
-                input.set_value("");
-            }
-        }
-    });
+    clear_after_failure(password_input, move || error().is_some());
 
     view! {
         <Title text="Log in · Latchkey"/>
@@ -44,14 +38,14 @@ pub fn LoginPage() -> impl IntoView {
                     "If that address belongs to an account that still needs verifying, a new link is on its way."
                 </Notice>
             </Show>
-            {move || error().map(|error| view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> })}
+            {move || error().map(|error| view! { <ErrorNotice error/> })}
             {move || unverified_email().map(|email| view! {
                 <ActionForm action=resend attr:class="inline">
                     <input type="hidden" name=field::EMAIL value=email/>
                     <button type="submit">"Resend verification email"</button>
                 </ActionForm>
             })}
-            {move || resend_error().map(|error| view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> })}
+            {move || resend_error().map(|error| view! { <ErrorNotice error/> })}
             <ActionForm action=log_in attr:novalidate=true attr:class="stacked">
                 <Field
                     label="Email"

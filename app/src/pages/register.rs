@@ -2,7 +2,11 @@ use latchkey_core::validate::{self, field};
 use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
 
-use crate::{auth::Register, error::AppError, form::Field};
+use crate::{
+    auth::Register,
+    error::AppError,
+    form::{clear_after_failure, ErrorNotice, Field},
+};
 
 #[component]
 pub fn RegisterPage() -> impl IntoView {
@@ -24,19 +28,13 @@ pub fn RegisterPage() -> impl IntoView {
 
     // After a failed submission the password is typed again, never kept.
     let password_input = NodeRef::<leptos::html::Input>::new();
-    Effect::new(move || {
-        if error().is_some() {
-            if let Some(input) = password_input.get() {
-                input.set_value("");
-            }
-        }
-    });
+    clear_after_failure(password_input, move || error().is_some());
 
     view! {
         <Title text="Create account · Latchkey"/>
         <section class="card">
             <h1>"Create account"</h1>
-            {move || other_error().map(|error| view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> })}
+            {move || other_error().map(|error| view! { <ErrorNotice error/> })}
             <ActionForm action=register attr:novalidate=true attr:class="stacked">
                 <Field
                     label="Email"

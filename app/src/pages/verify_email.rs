@@ -5,7 +5,7 @@ use leptos_router::hooks::use_query_map;
 use crate::{
     auth::{ResendVerificationLink, VerifyEmail},
     error::AppError,
-    form::Notice,
+    form::{ErrorNotice, Notice},
 };
 
 /// The page behind the mailed link.
@@ -40,7 +40,7 @@ pub fn VerifyEmailPage() -> impl IntoView {
         }
         if token().is_empty() {
             return view! {
-                <p class="notice notice-error" role="alert">{AppError::TokenInvalid.to_string()}</p>
+                <ErrorNotice error=AppError::TokenInvalid/>
             }
             .into_any();
         }
@@ -59,11 +59,11 @@ pub fn VerifyEmailPage() -> impl IntoView {
                     _ => ().into_any(),
                 };
                 view! {
-                    <p class="notice notice-error" role="alert">{error.to_string()}</p>
+                    <ErrorNotice error/>
                     {follow_up}
                 }
             })}
-            {move || resend_error().map(|error| view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> })}
+            {move || resend_error().map(|error| view! { <ErrorNotice error/> })}
             <Show when=move || error().is_none()>
                 <p>"Confirm that this address is yours to activate your account."</p>
                 <ActionForm action=verify attr:class="stacked">

@@ -1,0 +1,58 @@
+import { expect, Page } from "@playwright/test";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { simpleParser } from "mailparser";
+
+export const PASSWORD = "correct horse battery";
+
+/** A fresh address per test, so tests never share an account. */
+export function uniqueEmail(label: string): string {
+  return `${label}.${Date.now()}.${Math.floor(Math.random() * 1e6)}@example.com`;
+}
+
+/** Waits until the WebAssembly app has taken over the page. */
+export async function waitForHydration(page: Page): Promise<void> {
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+}
+
+type Received = { to: string; subject: string; text: string };
+
+async function readMaildir(): Promise<Received[]> {
+  const folder = path.join(process.env.E2E_MAIL_DIR!, "new");
+  let names: string[];
+  try {
+    names = await fs.readdir(folder);
+  } catch {
+    return [];
+  }
+  const messages: Received[] = [];
+  for (const name of names) {
+    const parsed = await simpleParser(await fs.readFile(path.join(folder, name)));
+    const to = Array.isArray(parsed.to) ? parsed.to[0] : parsed.to;
+    messages.push({
+      to: to?.value[0]?.address ?? "",
+      subject: parsed.subject ?? "",
+      text: parsed.text ?? "",
+    });
+  }
+  return messages;
+}
+
+/** Waits for the SMTP server to receive the verification mail for `email`
+ * and returns the link in it. */
+export async function verificationLink(email: string): Promise<string> {
+  let link = "";
+  await expect
+    .poll(
+      async () => {
+        const mail = (await readMaildir()).find(
+          (message) => message.to === email && message.subject === "Verify your email address",
+        );
+        link = mail?.text.match(/https?:\/\/\S+verify-email\?token=[\w-]+/)?.[0] ?? "";
+        return link;
+      },
+      { message: `verification mail to ${email}`, timeout: 15_000 },
+    )
+    .not.toBe("");
+  return link;
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test: unit and integration tests (real SQLite files, a real SMTP
+# server), then the browser tests in Debian's Chromium against a release
+# build. Exits non-zero when any test fails.
+set -euo pipefail
+source "$(dirname "$0")/tools.sh"
+cd "$ROOT"
+
+ensure_build_tools
+ensure_chromium
+ensure_smtp_server
+
+say "unit and integration tests"
+cargo test --locked -p latchkey-core -p server
+
+say "release build for the browser tests"
+cargo leptos build --release "${LEPTOS_ARGS[@]}"
+
+say "browser tests"
+E2E_DIR="$(mktemp -d)"
+trap 'rm -rf "$E2E_DIR"' EXIT
+export E2E_DATA_DIR="$E2E_DIR"
+(cd end2end && npx playwright test)

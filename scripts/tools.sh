@@ -1,0 +1,132 @@
+# Sourced by run.sh and test.sh: installs the build and test tools that are
+# missing, and picks how the WebAssembly standard library is obtained.
+# Every step checks first and skips what is already in place.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS="$ROOT/target/tools"
+
+CARGO_LEPTOS_VERSION="0.3.0"
+# Must equal the wasm-bindgen crate version pinned in Cargo.toml.
+WASM_BINDGEN_VERSION="0.2.130"
+AIOSMTPD_VERSION="1.4.6"
+
+export PATH="$HOME/.cargo/bin:$PATH"
+
+say() { printf '==> %s\n' "$*" >&2; }
+fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+is_root() { [ "$(id -u)" = 0 ]; }
+
+apt_install() {
+    if ! is_root; then
+        fail "missing Debian packages: $*; install them with: sudo apt-get install -y $*"
+    fi
+    if [ -z "${APT_UPDATED:-}" ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+}
+
+ensure_rust() {
+    command -v cargo >/dev/null || fail "cargo not found; install Rust with rustup (https://rustup.rs)"
+}
+
+# cargo-leptos 0.3.0 is pinned because its lock file builds on Rust 1.95;
+# later releases need Rust 1.96 to install.
+ensure_cargo_leptos() {
+    if cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
+        return
+    fi
+    say "installing cargo-leptos $CARGO_LEPTOS_VERSION (several minutes, once)"
+    cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked
+}
+
+# cargo-leptos runs the wasm-bindgen found on PATH without checking its
+# version, so the exact version is installed. Its lock file pins crates the
+# registry may no longer serve, hence no --locked.
+ensure_wasm_bindgen() {
+    if wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
+        return
+    fi
+    say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+}
+
+# Node packages: Playwright, a mail parser for the browser tests, and
+# binaryen's wasm-opt. Debian's binaryen is too old: its wasm-opt breaks
+# hydration, so the npm one goes first on PATH.
+ensure_node_packages() {
+    command -v npm >/dev/null || apt_install nodejs npm
+    if [ ! -x "$ROOT/end2end/node_modules/.bin/wasm-opt" ] || [ "$ROOT/end2end/package-lock.json" -nt "$ROOT/end2end/node_modules/.package-lock.json" ]; then
+        say "installing npm packages in end2end/"
+        (cd "$ROOT/end2end" && npm ci --no-audit --no-fund)
+    fi
+    export PATH="$ROOT/end2end/node_modules/.bin:$PATH"
+}
+
+wasm_std_present() {
+    local sysroot
+    sysroot="$(rustc --print sysroot)"
+    compgen -G "$sysroot/lib/rustlib/wasm32-unknown-unknown/lib/libstd-*.rlib" >/dev/null
+}
+
+# Sets LEPTOS_ARGS and the environment for one of two routes:
+# A) rustup's wasm32 target; B) Debian's rustc-web, which builds std from
+# source with -Zbuild-std while the server keeps rustup's compiler.
+LEPTOS_ARGS=()
+choose_wasm_route() {
+    if ! wasm_std_present && command -v rustup >/dev/null; then
+        say "adding the wasm32-unknown-unknown target with rustup"
+        timeout 60 rustup target add wasm32-unknown-unknown || true
+    fi
+    if wasm_std_present; then
+        return
+    fi
+
+    if [ ! -x /usr/bin/rustc ] || [ ! -d /usr/lib/rustlib/src/rust/library ]; then
+        if is_root; then
+            apt_install rustc-web cargo-web rust-web-src rust-web-llvm
+        fi
+    fi
+    if [ -x /usr/bin/rustc ] && [ -d /usr/lib/rustlib/src/rust/library ]; then
+        say "building the wasm32 standard library from source with Debian's rustc-web"
+        export RUSTC_BOOTSTRAP=1
+        export LEPTOS_BIN_CARGO_COMMAND="env -u RUSTC_BOOTSTRAP PATH=$HOME/.cargo/bin:/usr/bin:/bin cargo"
+        export PATH="/usr/bin:$PATH"
+        LEPTOS_ARGS=(--lib-cargo-args=-Zbuild-std=std,panic_abort)
+        return
+    fi
+    fail "no WebAssembly standard library: run 'rustup target add wasm32-unknown-unknown', or install Debian's rustc-web cargo-web rust-web-src rust-web-llvm"
+}
+
+ensure_chromium() {
+    if [ -x /usr/bin/chromium ]; then
+        return
+    fi
+    say "installing Debian's Chromium for the browser tests"
+    apt_install chromium
+}
+
+# aiosmtpd is a real SMTP server that stores what it receives in a Maildir;
+# the tests start it and read the delivered messages.
+ensure_smtp_server() {
+    local venv="$TOOLS/smtp-venv"
+    if "$venv/bin/python" -c "import aiosmtpd" 2>/dev/null; then
+        export SMTP_SERVER_PYTHON="$venv/bin/python"
+        return
+    fi
+    command -v python3 >/dev/null || apt_install python3 python3-venv
+    say "installing aiosmtpd $AIOSMTPD_VERSION in $venv"
+    python3 -m venv "$venv" || { apt_install python3-venv && python3 -m venv "$venv"; }
+    "$venv/bin/pip" install --quiet "aiosmtpd==$AIOSMTPD_VERSION"
+    export SMTP_SERVER_PYTHON="$venv/bin/python"
+}
+
+ensure_build_tools() {
+    ensure_rust
+    ensure_cargo_leptos
+    ensure_wasm_bindgen
+    ensure_node_packages
+    choose_wasm_route
+}
