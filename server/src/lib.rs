@@ -1,6 +1,7 @@
 //! The Latchkey server: builds the shared state from the configuration and
 //! assembles the axum router around the Leptos app.
 
+mod errors;
 mod headers;
 mod housekeeping;
 
@@ -16,6 +17,7 @@ use latchkey_core::{
     store::{SessionStore, Store, StoreError},
 };
 use leptos::prelude::*;
+use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use tower_sessions::{
     cookie::{time::Duration as CookieDuration, SameSite},
@@ -109,4 +111,9 @@ pub fn router(config: &Config, state: AppState, leptos_options: LeptosOptions) -
         .with_state(leptos_options)
         .layer(sessions)
         .layer(headers::security_headers())
+        .layer(CatchPanicLayer::custom(errors::panic_page))
+        // The span names the path only: a query string can carry a token.
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+        }))
 }

@@ -124,3 +124,71 @@ async fn registration_succeeds_when_smtp_is_down() {
     assert_eq!(server.count("SELECT COUNT(*) FROM users").await, 1);
     assert_eq!(server.count("SELECT COUNT(*) FROM email_verification_tokens").await, 1);
 }
+
+/// Runs the real binary with debug logging through a whole login and checks
+/// that no password, token or session id reaches its output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_carry_no_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let outbox = dir.path().join("outbox");
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("LEPTOS_OUTPUT_NAME", "latchkey")
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        .env("DATABASE_URL", format!("sqlite://{}", dir.path().join("latchkey.db").display()))
+        .env("MAIL_OUTBOX_DIR", &outbox)
+        .env("ARGON2_MEMORY_KIB", "1024")
+        .env("ARGON2_ITERATIONS", "1")
+        .env("RUST_LOG", "debug")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start latchkey");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "latchkey did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let post = |path: &str, body: String, cookie: Option<String>| {
+        let mut request = client
+            .post(format!("{base}{path}"))
+            .header("accept", "text/html")
+            .header("referer", format!("{base}/"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send()
+    };
+    let secret_password = "unmistakable-secret-password";
+    post("/fn/register", format!("email=ann%40example.com&display_name=Ann&password={secret_password}"), None)
+        .await
+        .unwrap();
+    let token = read_dir_mails(&outbox).last().expect("verification mail").token().unwrap();
+    client.get(format!("{base}/verify-email?token={token}")).send().await.unwrap();
+    post("/fn/verify_email", format!("token={token}"), None).await.unwrap();
+    let login = post("/fn/log_in", format!("email=ann%40example.com&password={secret_password}"), None)
+        .await
+        .unwrap();
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let session_id = cookie.split_once('=').unwrap().1.to_owned();
+    let account = client.get(format!("{base}/account")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(account.status(), reqwest::StatusCode::OK);
+    post("/fn/log_out", String::new(), Some(cookie)).await.unwrap();
+
+    let _ = child.kill();
+    let _ = child.wait();
+    let output = std::fs::read_to_string(&log_path).unwrap();
+    assert!(output.contains("account registered"), "the log is being written: {output}");
+    assert!(!output.contains(secret_password), "password in the log");
+    assert!(!output.contains(&token), "verification token in the log");
+    assert!(!output.contains(&session_id), "session id in the log");
+}

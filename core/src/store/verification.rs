@@ -121,3 +121,69 @@ impl Store {
         Ok(row.map(|(user_id,)| UserId(user_id)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use time::Duration;
+
+    use super::*;
+    use crate::{store::NewUser, token::SecretToken};
+
+    async fn store_with_user() -> (Store, User, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        let new_user = NewUser { email: "ann@example.com", display_name: "Ann", password_hash: "$argon2id$stub" };
+        let user = store.insert_user(&new_user, OffsetDateTime::now_utc()).await.unwrap().unwrap();
+        (store, user, dir)
+    }
+
+    #[tokio::test]
+    async fn token_is_consumed_once() {
+        let (store, user, _dir) = store_with_user().await;
+        let now = OffsetDateTime::now_utc();
+        let token = SecretToken::generate();
+        store.replace_verification_token(&user.id, &token.hash(), now, now + Duration::hours(1)).await.unwrap();
+
+        let TokenState::Consumed(verified) = store.consume_verification_token(&token.hash(), now).await.unwrap() else {
+            panic!("the first use consumes the token");
+        };
+        assert_eq!(verified.id, user.id);
+        assert!(verified.is_verified());
+        assert_eq!(store.consume_verification_token(&token.hash(), now).await.unwrap(), TokenState::AlreadyUsed);
+    }
+
+    #[tokio::test]
+    async fn token_expires_at_its_deadline() {
+        let (store, user, _dir) = store_with_user().await;
+        let issued = OffsetDateTime::now_utc();
+        let token = SecretToken::generate();
+        store.replace_verification_token(&user.id, &token.hash(), issued, issued + Duration::hours(24)).await.unwrap();
+
+        let at_deadline = issued + Duration::hours(24);
+        assert_eq!(
+            store.consume_verification_token(&token.hash(), at_deadline).await.unwrap(),
+            TokenState::Expired { user_id: user.id.clone() }
+        );
+        let just_before = at_deadline - Duration::seconds(1);
+        assert!(matches!(
+            store.consume_verification_token(&token.hash(), just_before).await.unwrap(),
+            TokenState::Consumed(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn unknown_and_replaced_tokens_are_unknown() {
+        let (store, user, _dir) = store_with_user().await;
+        let now = OffsetDateTime::now_utc();
+        let first = SecretToken::generate();
+        let second = SecretToken::generate();
+        store.replace_verification_token(&user.id, &first.hash(), now, now + Duration::hours(1)).await.unwrap();
+        store.replace_verification_token(&user.id, &second.hash(), now, now + Duration::hours(1)).await.unwrap();
+
+        assert_eq!(store.consume_verification_token(&first.hash(), now).await.unwrap(), TokenState::Unknown);
+        let never_issued = SecretToken::generate();
+        assert_eq!(store.consume_verification_token(&never_issued.hash(), now).await.unwrap(), TokenState::Unknown);
+        assert!(matches!(store.consume_verification_token(&second.hash(), now).await.unwrap(), TokenState::Consumed(_)));
+    }
+}
