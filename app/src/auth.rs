@@ -24,7 +24,7 @@ pub struct AccountView {
 pub async fn register(email: String, display_name: String, password: String) -> Result<(), AppError> {
     let state = ssr::state()?;
     match state.accounts.register(&email, &display_name, &password).await {
-        Ok(()) => {
+        Ok(_) => {
             leptos_axum::redirect("/register/check-email");
             Ok(())
         }

@@ -80,9 +80,10 @@ impl Accounts {
     /// Creates an account and mails its verification link.
     ///
     /// When the email already has an account, nothing is created and the
-    /// owner is mailed instead; the caller gets the same `Ok(())`, so the
-    /// answer does not reveal which addresses are registered.
-    pub async fn register(&self, email: &str, display_name: &str, password: &str) -> Result<(), AccountError> {
+    /// owner is mailed instead. That case returns `Ok(None)`, which callers
+    /// must answer exactly like a new account, so that the answer does not
+    /// reveal which addresses are registered.
+    pub async fn register(&self, email: &str, display_name: &str, password: &str) -> Result<Option<User>, AccountError> {
         let valid = validate::validate_registration(email, display_name, password).map_err(AccountError::Invalid)?;
         let password_hash = self.hasher.hash(password).await?;
         let now = OffsetDateTime::now_utc();
@@ -92,10 +93,13 @@ impl Accounts {
             Some(user) => {
                 tracing::info!(user.id = %user.id, "account registered");
                 self.send_verification(&user, now).await?;
+                Ok(Some(user))
             }
-            None => self.notify_existing_account(&valid.email, now).await?,
+            None => {
+                self.notify_existing_account(&valid.email, now).await?;
+                Ok(None)
+            }
         }
-        Ok(())
     }
 
     async fn notify_existing_account(&self, email: &str, now: OffsetDateTime) -> Result<(), AccountError> {

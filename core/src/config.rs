@@ -50,6 +50,15 @@ pub struct Config {
     /// A session ends this long after login, however active it is.
     pub session_max_lifetime: Duration,
     pub verification_token_ttl: Duration,
+    pub access_token_ttl: Duration,
+    /// A token family unused for this long ends.
+    pub refresh_token_idle_timeout: Duration,
+    /// A token family ends this long after login, however active it is.
+    pub refresh_token_max_lifetime: Duration,
+    /// `aud` claim of access tokens, checked on every request.
+    pub jwt_audience: String,
+    /// Origins whose scripts may call the JSON API (CORS).
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Config {
@@ -97,6 +106,11 @@ impl Config {
             session_idle_timeout: parse_duration(&get, "SESSION_IDLE_TIMEOUT", "1h")?,
             session_max_lifetime: parse_duration(&get, "SESSION_MAX_LIFETIME", "7d")?,
             verification_token_ttl: parse_duration(&get, "VERIFICATION_TOKEN_TTL", "24h")?,
+            access_token_ttl: parse_duration(&get, "ACCESS_TOKEN_TTL", "15m")?,
+            refresh_token_idle_timeout: parse_duration(&get, "REFRESH_TOKEN_IDLE_TIMEOUT", "14d")?,
+            refresh_token_max_lifetime: parse_duration(&get, "REFRESH_TOKEN_MAX_LIFETIME", "30d")?,
+            jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "latchkey-api".to_owned()),
+            cors_allowed_origins: parse_origins(get("CORS_ALLOWED_ORIGINS").as_deref())?,
         })
     }
 
@@ -120,6 +134,29 @@ fn parse_public_url(value: &str) -> Result<Url, ConfigError> {
         return Err(invalid(format!("{value:?} has a path, query or fragment")));
     }
     Ok(url)
+}
+
+fn parse_origins(value: Option<&str>) -> Result<Vec<String>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|origin| !origin.is_empty())
+        .map(|origin| {
+            let url = Url::parse(origin).ok().filter(|url| {
+                matches!(url.scheme(), "http" | "https") && url.host().is_some() && url.path() == "/" && !origin.ends_with('/')
+            });
+            url.map(|url| url.origin().ascii_serialization()).ok_or_else(|| ConfigError {
+                variable: "CORS_ALLOWED_ORIGINS",
+                problem: format!("{origin:?} is not an origin"),
+                fix: "List origins separated by commas, such as `https://app.example.com,http://localhost:5173`, \
+                      with no path and no trailing slash."
+                    .to_owned(),
+            })
+        })
+        .collect()
 }
 
 fn parse_smtp_url(value: &str) -> Result<SmtpUrl, ConfigError> {
@@ -224,6 +261,21 @@ mod tests {
         assert_eq!(config.session_idle_timeout, Duration::from_secs(3_600));
         assert_eq!(config.session_max_lifetime, Duration::from_secs(7 * 86_400));
         assert_eq!(config.verification_token_ttl, Duration::from_secs(86_400));
+        assert_eq!(config.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(config.refresh_token_idle_timeout, Duration::from_secs(14 * 86_400));
+        assert_eq!(config.refresh_token_max_lifetime, Duration::from_secs(30 * 86_400));
+        assert_eq!(config.jwt_audience, "latchkey-api");
+        assert!(config.cors_allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn cors_origins_parse() {
+        let config = config_with(&[("CORS_ALLOWED_ORIGINS", "https://app.example.com, http://localhost:5173")]).unwrap();
+        assert_eq!(config.cors_allowed_origins, ["https://app.example.com", "http://localhost:5173"]);
+        for bad in ["app.example.com", "https://app.example.com/path", "https://app.example.com/", "*"] {
+            let error = config_with(&[("CORS_ALLOWED_ORIGINS", bad)]).unwrap_err();
+            assert_eq!(error.variable, "CORS_ALLOWED_ORIGINS", "{bad}");
+        }
     }
 
     #[test]
@@ -246,6 +298,8 @@ mod tests {
             ("SESSION_IDLE_TIMEOUT", "10"),
             ("SESSION_MAX_LIFETIME", "0d"),
             ("VERIFICATION_TOKEN_TTL", "-1h"),
+            ("ACCESS_TOKEN_TTL", "15"),
+            ("REFRESH_TOKEN_MAX_LIFETIME", "never"),
         ];
         for (variable, value) in cases {
             let error = config_with(&[(variable, value)]).unwrap_err();

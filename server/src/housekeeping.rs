@@ -1,32 +1,52 @@
-//! Periodic clean-up of expired rows.
+//! Periodic work: picking up signing keys rotated by another process, and
+//! deleting expired rows.
 
 use std::time::Duration;
 
-use latchkey_core::accounts::Accounts;
+use latchkey_core::{accounts::Accounts, jwt::KeyRing};
 use time::OffsetDateTime;
 
-/// How often expired sessions and verification tokens are deleted.
-const INTERVAL: Duration = Duration::from_secs(15 * 60);
+/// How often the signing keys are reloaded from the database, which bounds
+/// how long an instance keeps signing with a key rotated elsewhere.
+const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
+/// Expired rows are deleted every this many key reloads (15 minutes).
+const CLEANUP_EVERY: u32 = 15;
 
-/// Spawns a task that deletes expired sessions and verification tokens every
-/// 15 minutes. Expired rows are already ignored on read; this only keeps the
-/// tables small.
-pub fn spawn_housekeeping(accounts: Accounts) -> tokio::task::JoinHandle<()> {
+/// Spawns the housekeeping task. Expired rows are already ignored on read;
+/// deleting them only keeps the tables small.
+pub fn spawn_housekeeping(accounts: Accounts, keys: KeyRing) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(INTERVAL);
+        let mut ticks = tokio::time::interval(KEY_RELOAD_INTERVAL);
+        let mut count: u32 = 0;
         loop {
             ticks.tick().await;
-            let now = OffsetDateTime::now_utc();
-            match accounts.sessions().delete_expired(now).await {
-                Ok(0) => {}
-                Ok(count) => tracing::debug!(count, "expired sessions deleted"),
-                Err(error) => tracing::warn!(%error, "deleting expired sessions failed"),
+            if let Err(error) = keys.reload().await {
+                tracing::warn!(%error, "reloading signing keys failed");
             }
-            match accounts.store().delete_expired_verification_tokens(now).await {
-                Ok(0) => {}
-                Ok(count) => tracing::debug!(count, "expired verification tokens deleted"),
-                Err(error) => tracing::warn!(%error, "deleting expired verification tokens failed"),
+            if count % CLEANUP_EVERY == 0 {
+                delete_expired(&accounts, &keys).await;
             }
+            count = count.wrapping_add(1);
         }
     })
+}
+
+async fn delete_expired(accounts: &Accounts, keys: &KeyRing) {
+    let now = OffsetDateTime::now_utc();
+    match accounts.sessions().delete_expired(now).await {
+        Ok(0) => {}
+        Ok(count) => tracing::debug!(count, "expired sessions deleted"),
+        Err(error) => tracing::warn!(%error, "deleting expired sessions failed"),
+    }
+    match accounts.store().delete_expired_verification_tokens(now).await {
+        Ok(0) => {}
+        Ok(count) => tracing::debug!(count, "expired verification tokens deleted"),
+        Err(error) => tracing::warn!(%error, "deleting expired verification tokens failed"),
+    }
+    // A retired key verifies tokens for one access-token lifetime; a day
+    // later nothing it signed can be valid.
+    let cutoff = now - keys.ttl() - Duration::from_secs(86_400);
+    if let Err(error) = accounts.store().delete_retired_signing_keys(cutoff).await {
+        tracing::warn!(%error, "deleting retired signing keys failed");
+    }
 }

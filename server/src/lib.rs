@@ -1,6 +1,7 @@
 //! The Latchkey server: builds the shared state from the configuration and
 //! assembles the axum router around the Leptos app.
 
+pub mod api;
 mod errors;
 mod headers;
 mod housekeeping;
@@ -11,10 +12,12 @@ use app::{shell, state::AppState, App};
 use axum::Router;
 use latchkey_core::{
     accounts::Accounts,
+    api_auth::ApiAuth,
     config::Config,
+    jwt::{KeyError, KeyRing},
     mail::{MailError, Mailer},
     password::{PasswordError, PasswordHasher},
-    store::{SessionStore, Store, StoreError},
+    store::{FamilyLifetimes, SessionStore, Store, StoreError},
 };
 use leptos::prelude::*;
 use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
@@ -34,6 +37,15 @@ pub enum StartupError {
     Password(#[from] PasswordError),
     #[error("could not set up mail: {0}")]
     Mail(#[from] MailError),
+    #[error("could not load the token signing keys: {0}")]
+    Keys(#[from] KeyError),
+}
+
+/// The services behind the pages and the API.
+#[derive(Clone)]
+pub struct Services {
+    pub app: AppState,
+    pub api: api::ApiState,
 }
 
 /// Name of the session cookie. Over HTTPS it takes the `__Host-` prefix, which
@@ -47,8 +59,8 @@ pub fn session_cookie_name(config: &Config) -> &'static str {
     }
 }
 
-/// Opens the database and wires up the account services.
-pub async fn build_state(config: &Config) -> Result<AppState, StartupError> {
+/// Opens the database and wires up the account and token services.
+pub async fn build_state(config: &Config) -> Result<Services, StartupError> {
     let store = Store::connect(&config.database_url).await?;
     let sessions = SessionStore::new(store.clone(), config.session_max_lifetime);
     let hasher = PasswordHasher::new(config.password_hash, config.max_concurrent_hashes)?;
@@ -57,14 +69,22 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartupError> {
         None => Mailer::outbox(&config.mail_outbox_dir, config.mail_from.clone())?,
     };
     let accounts = Accounts::new(
-        store,
+        store.clone(),
         sessions,
         hasher,
         mailer,
         config.public_url.clone(),
         config.verification_token_ttl,
     );
-    Ok(AppState { accounts })
+
+    let issuer = config.public_url.as_str().trim_end_matches('/').to_owned();
+    let keys = KeyRing::load(store, issuer, config.jwt_audience.clone(), config.access_token_ttl).await?;
+    let lifetimes =
+        FamilyLifetimes { idle: config.refresh_token_idle_timeout, max: config.refresh_token_max_lifetime };
+    let auth = ApiAuth::new(accounts.clone(), keys, lifetimes);
+    let api = api::ApiState { accounts: accounts.clone(), auth, refresh_cookie_max_age: config.refresh_token_max_lifetime };
+
+    Ok(Services { app: AppState { accounts }, api })
 }
 
 /// Returns the app's routes, generated once per process.
@@ -80,7 +100,8 @@ fn route_list() -> Vec<AxumRouteListing> {
 
 /// Builds the router: the pages, the server functions, the static files and
 /// the session and header layers around them.
-pub fn router(config: &Config, state: AppState, leptos_options: LeptosOptions) -> Router {
+pub fn router(config: &Config, services: Services, leptos_options: LeptosOptions) -> Router {
+    let state = services.app;
     let idle_timeout = CookieDuration::seconds(i64::try_from(config.session_idle_timeout.as_secs()).unwrap_or(i64::MAX));
     // Secure is set even over plain HTTP: browsers accept it from
     // http://localhost and 127.0.0.1, and anywhere else the site must be
@@ -110,6 +131,7 @@ pub fn router(config: &Config, state: AppState, leptos_options: LeptosOptions) -
         .fallback(leptos_axum::file_and_error_handler_with_context(provide_state, shell))
         .with_state(leptos_options)
         .layer(sessions)
+        .merge(api::router(services.api, &config.cors_allowed_origins))
         .layer(headers::security_headers())
         .layer(CatchPanicLayer::custom(errors::panic_page))
         // The span names the path only: a query string can carry a token.

@@ -1,13 +1,21 @@
-//! `latchkey`: serves the sign-in pages.
+//! `latchkey`: serves the sign-in pages and the JSON API.
 //!
 //! Settings come from environment variables, optionally from a `.env` file
 //! in the working directory; the README lists them with their defaults.
 
 use std::{net::SocketAddr, process::ExitCode};
 
-use latchkey_core::config::Config;
+use latchkey_core::{config::Config, roles::Role, validate::normalize_email};
 use leptos::config::get_configuration;
 use tracing_subscriber::EnvFilter;
+
+const USAGE: &str = "\
+Usage:
+  latchkey                      serve the app (the default)
+  latchkey rotate-signing-key   add a new token signing key; the old one keeps
+                                verifying tokens until they expire
+  latchkey grant-admin EMAIL    give the account with this email the admin role
+  latchkey help                 show this text";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -22,7 +30,20 @@ async fn main() -> ExitCode {
         }
     }
 
-    match run().await {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+    let result = match arguments.as_slice() {
+        [] | ["serve"] => serve().await,
+        ["rotate-signing-key"] => rotate_signing_key().await,
+        ["grant-admin", email] => grant_admin(email).await,
+        ["help" | "--help" | "-h"] => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(format!("unknown arguments {arguments:?}\n{USAGE}")),
+    };
+
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             tracing::error!("{message}");
@@ -32,7 +53,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run() -> Result<(), String> {
+async fn serve() -> Result<(), String> {
     let config = Config::from_env().map_err(|error| error.to_string())?;
     // Reads the cargo-leptos settings from the workspace Cargo.toml, which
     // LEPTOS_* environment variables override.
@@ -40,9 +61,9 @@ async fn run() -> Result<(), String> {
     let leptos_options = leptos.leptos_options;
     let address = leptos_options.site_addr;
 
-    let state = server::build_state(&config).await.map_err(|error| error.to_string())?;
-    server::spawn_housekeeping(state.accounts.clone());
-    let app = server::router(&config, state, leptos_options);
+    let services = server::build_state(&config).await.map_err(|error| error.to_string())?;
+    server::spawn_housekeeping(services.app.accounts.clone(), services.api.auth.keys().clone());
+    let app = server::router(&config, services, leptos_options);
 
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -54,6 +75,36 @@ async fn run() -> Result<(), String> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|error| format!("server failed: {error}"))
+}
+
+async fn rotate_signing_key() -> Result<(), String> {
+    let config = Config::from_env().map_err(|error| error.to_string())?;
+    let services = server::build_state(&config).await.map_err(|error| error.to_string())?;
+    let kid = services.api.auth.keys().rotate().await.map_err(|error| error.to_string())?;
+    println!("new signing key {kid}; running servers pick it up within a minute");
+    Ok(())
+}
+
+async fn grant_admin(email: &str) -> Result<(), String> {
+    let config = Config::from_env().map_err(|error| error.to_string())?;
+    let email = normalize_email(email).map_err(|message| format!("invalid email: {message}"))?;
+    let services = server::build_state(&config).await.map_err(|error| error.to_string())?;
+    let store = services.app.accounts.store();
+
+    let credentials = store
+        .find_credentials_by_email(&email)
+        .await
+        .map_err(|error| error.to_string())?
+        .ok_or_else(|| format!("no account with the email {email}; register it first"))?;
+    let user_id = credentials.user.id;
+    let mut roles = store.user_roles(&user_id).await.map_err(|error| error.to_string())?;
+    if !roles.contains(&Role::Admin) {
+        roles.push(Role::Admin);
+    }
+    store.set_user_roles(&user_id, &roles).await.map_err(|error| error.to_string())?;
+    tracing::info!(user.id = %user_id, "admin role granted from the command line");
+    println!("{email} now has the roles: {}", roles.iter().map(|role| role.as_str()).collect::<Vec<_>>().join(", "));
+    Ok(())
 }
 
 /// Resolves on Ctrl+C or SIGTERM; in-flight requests then finish before exit.

@@ -2,6 +2,11 @@
 //! module, so that a second database backend is an addition here and nowhere
 //! else.
 
+mod api_sessions;
+mod audit;
+mod contacts;
+mod keys;
+mod roles;
 mod sessions;
 mod users;
 mod verification;
@@ -14,6 +19,10 @@ use sqlx::{
 };
 use time::OffsetDateTime;
 
+pub use api_sessions::{family_key, FamilyLifetimes, NewApiSession, Rotation};
+pub use audit::{event, EventContext};
+pub use contacts::Contact;
+pub use keys::SigningKeyRow;
 pub use sessions::{SessionRow, SessionStore, SESSION_KEY_IP, SESSION_KEY_USER_AGENT, SESSION_KEY_USER_ID};
 pub use users::{NewUser, StoredCredentials, User, UserId};
 pub use verification::TokenState;

@@ -196,7 +196,7 @@ impl TowerSessionStore for SessionStore {
         sqlx::query(
             "UPDATE sessions SET user_id = ?, data = ?, ip = COALESCE(?, ip), user_agent = COALESCE(?, user_agent),
                  last_seen_at = ?, expires_at = ?
-             WHERE id_hash = ?",
+             WHERE id_hash = ? AND kind = 'browser'",
         )
         .bind(&columns.user_id)
         .bind(&columns.data)
@@ -214,7 +214,8 @@ impl TowerSessionStore for SessionStore {
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let now = OffsetDateTime::now_utc();
         let row: Option<(String, i64)> = sqlx::query_as(
-            "SELECT data, expires_at FROM sessions WHERE id_hash = ? AND expires_at > ? AND created_at > ?",
+            "SELECT data, expires_at FROM sessions
+             WHERE id_hash = ? AND kind = 'browser' AND expires_at > ? AND created_at > ?",
         )
         .bind(id_hash(id).as_bytes())
         .bind(unix_seconds(now))
@@ -233,7 +234,7 @@ impl TowerSessionStore for SessionStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ? AND kind = 'browser'")
             .bind(id_hash(id).as_bytes())
             .execute(&self.store.pool)
             .await

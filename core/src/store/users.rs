@@ -2,6 +2,7 @@ use sqlx::FromRow;
 use time::OffsetDateTime;
 
 use super::{from_unix_seconds, is_unique_violation, unix_seconds, Store, StoreError};
+use crate::roles::Role;
 
 /// Opaque account id (a UUID v4 in text form).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -82,7 +83,7 @@ impl UserRow {
 const USER_COLUMNS: &str = "id, email, display_name, password_hash, email_verified_at, created_at";
 
 impl Store {
-    /// Inserts a user. Returns `Ok(None)` when the email already holds an
+    /// Inserts a user with the `viewer` role. Returns `Ok(None)` when the email already holds an
     /// account.
     pub async fn insert_user(
         &self,
@@ -90,6 +91,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<Option<User>, StoreError> {
         let id = UserId::generate();
+        let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO users (id, email, display_name, password_hash, created_at, updated_at)
              VALUES (?, ?, ?, ?, ?, ?)",
@@ -100,17 +102,25 @@ impl Store {
         .bind(new.password_hash)
         .bind(unix_seconds(now))
         .bind(unix_seconds(now))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await;
 
         match inserted {
-            Ok(_) => Ok(Some(User {
+            Ok(_) => {
+                sqlx::query("INSERT INTO user_roles (user_id, role) VALUES (?, ?)")
+                    .bind(id.as_str())
+                    .bind(Role::Viewer.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Some(User {
                 id,
                 email: new.email.to_owned(),
                 display_name: new.display_name.to_owned(),
                 email_verified_at: None,
-                created_at: from_unix_seconds(unix_seconds(now))?,
-            })),
+                    created_at: from_unix_seconds(unix_seconds(now))?,
+                }))
+            }
             Err(error) if is_unique_violation(&error) => Ok(None),
             Err(error) => Err(error.into()),
         }

@@ -22,6 +22,7 @@ pub struct TestServer {
     pub dir: TempDir,
     pub outbox: PathBuf,
     pub db: SqlitePool,
+    pub services: server::Services,
     client: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
 }
@@ -82,9 +83,9 @@ impl TestServer {
         }
         let config = Config::from_lookup(|name| variables.get(name).cloned()).expect("test config");
 
-        let state = server::build_state(&config).await.expect("server state");
+        let services = server::build_state(&config).await.expect("server state");
         let options = LeptosOptions::builder().output_name("latchkey").site_addr(address).build();
-        let app = server::router(&config, state, options);
+        let app = server::router(&config, services.clone(), options);
         let task = tokio::spawn(async move {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
         });
@@ -96,7 +97,79 @@ impl TestServer {
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .unwrap();
-        Self { base, dir, outbox, db, client, task }
+        Self { base, dir, outbox, db, services, client, task }
+    }
+
+    /// Sends a JSON request to the API, with a bearer token if given.
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        bearer: Option<&str>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, serde_json::Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("API request");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let json = if text.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}")) };
+        (status, headers, json)
+    }
+
+    pub async fn api_post(&self, path: &str, body: serde_json::Value) -> (StatusCode, serde_json::Value) {
+        let (status, _, json) = self.api(reqwest::Method::POST, path, Some(body), None).await;
+        (status, json)
+    }
+
+    /// Sends raw bytes with a chosen content type to the API.
+    pub async fn api_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, serde_json::Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("API request");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Registers and verifies an account through the API and logs it in;
+    /// returns the token response.
+    pub async fn api_login(&self, email: &str, scope: Option<&str>) -> serde_json::Value {
+        let (status, _) = self.api_post("/api/auth/register", serde_json::json!({"email": email, "password": PASSWORD, "name": "Ann"})).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let token = self.latest_token_for(email);
+        let (status, _) = self.api_post("/api/auth/verify-email", serde_json::json!({"token": token})).await;
+        assert_eq!(status, StatusCode::OK);
+        self.api_login_existing(email, scope).await
+    }
+
+    /// Logs in, registering the account first when `new` is set.
+    pub async fn api_login_existing_or_new(&self, email: &str, new: bool) -> serde_json::Value {
+        if new {
+            self.api_login(email, None).await
+        } else {
+            self.api_login_existing(email, None).await
+        }
+    }
+
+    pub async fn api_login_existing(&self, email: &str, scope: Option<&str>) -> serde_json::Value {
+        let mut body = serde_json::json!({"email": email, "password": PASSWORD});
+        if let Some(scope) = scope {
+            body["scope"] = scope.into();
+        }
+        let (status, json) = self.api_post("/api/auth/login", body).await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        json
     }
 
     pub fn url(&self, path: &str) -> String {

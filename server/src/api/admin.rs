@@ -1,0 +1,82 @@
+//! `/api/admin/*`: account administration, behind the scope `users.admin`.
+
+use axum::{
+    extract::{Path, State},
+    Json,
+};
+use latchkey_core::{
+    roles::{Role, SCOPE_USERS_ADMIN},
+    store::{event, EventContext, UserId},
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use super::{
+    error::{ApiError, ApiResult, ErrorBody},
+    extract::{ApiJson, Bearer, Client},
+    ApiState,
+};
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RolesRequest {
+    /// The complete new set: any of `admin`, `editor`, `viewer`.
+    #[schema(example = json!(["editor"]))]
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RolesResponse {
+    pub id: String,
+    pub roles: Vec<String>,
+}
+
+/// Replaces a user's roles. Tokens issued from now on carry the new scopes;
+/// existing tokens keep theirs until they are refreshed.
+#[utoipa::path(
+    put, path = "/api/admin/users/{id}/roles", tag = "admin",
+    security(("bearer" = ["users.admin"])),
+    params(("id" = String, Path, description = "The user's id")),
+    request_body = RolesRequest,
+    responses(
+        (status = 200, description = "Roles replaced", body = RolesResponse),
+        (status = 400, description = "Unknown role or malformed input", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
+        (status = 403, description = "`insufficient_scope`", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+    )
+)]
+pub async fn set_roles(
+    State(state): State<ApiState>,
+    Client(client): Client,
+    bearer: Bearer,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RolesRequest>,
+) -> ApiResult<Json<RolesResponse>> {
+    bearer.require(SCOPE_USERS_ADMIN)?;
+
+    let mut roles = Vec::with_capacity(body.roles.len());
+    for name in &body.roles {
+        let role = Role::parse(name)
+            .ok_or_else(|| ApiError::invalid(format!("Unknown role {name:?}; use admin, editor or viewer.")))?;
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+    roles.sort();
+
+    let user_id = UserId(id);
+    let store = state.accounts.store();
+    if !store.set_user_roles(&user_id, &roles).await? {
+        return Err(ApiError::NotFound("User"));
+    }
+    let names: Vec<String> = roles.iter().map(|role| role.as_str().to_owned()).collect();
+    let context = EventContext { ip: client.ip.as_deref(), user_agent: client.user_agent.as_deref() };
+    let detail = format!("roles set to [{}] by {}", names.join(", "), bearer.0.user_id);
+    store.record_event(Some(&user_id), event::ROLES_CHANGED, &context, Some(&detail), OffsetDateTime::now_utc()).await?;
+    tracing::info!(user.id = %user_id, admin.id = %bearer.0.user_id, roles = ?names, "roles changed");
+
+    Ok(Json(RolesResponse { id: user_id.to_string(), roles: names }))
+}

@@ -1,0 +1,114 @@
+//! The JSON API for client applications, under `/api`, with its OpenAPI
+//! document and the JWKS.
+
+mod admin;
+mod auth;
+mod contacts;
+pub mod error;
+mod extract;
+
+use std::time::Duration;
+
+use axum::{
+    extract::{DefaultBodyLimit, State},
+    http::{header, HeaderValue, Method},
+    response::IntoResponse,
+    routing::{get, post, put},
+    Json, Router,
+};
+use latchkey_core::{accounts::Accounts, api_auth::ApiAuth};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa::{
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    Modify, OpenApi,
+};
+
+pub use auth::REFRESH_COOKIE;
+
+/// Largest accepted request body. Every API request is a small JSON object.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub accounts: Accounts,
+    pub auth: ApiAuth,
+    pub refresh_cookie_max_age: Duration,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Latchkey API", description = "Authentication for client applications: access tokens, rotating refresh tokens, scopes and roles."),
+    paths(
+        auth::register, auth::verify_email, auth::login, auth::refresh, auth::logout, auth::me,
+        contacts::list, contacts::create, admin::set_roles,
+    ),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "auth", description = "Accounts and tokens"),
+        (name = "contacts", description = "A sample resource protected by scopes"),
+        (name = "admin", description = "Account administration"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// The OpenAPI 3.1 document of the API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+async fn openapi_json() -> impl IntoResponse {
+    Json(openapi())
+}
+
+async fn jwks(State(state): State<ApiState>) -> impl IntoResponse {
+    let mut response = Json(state.auth.keys().jwks()).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    response
+}
+
+async fn not_found() -> error::ApiError {
+    error::ApiError::NotFound("API endpoint")
+}
+
+/// Routes of the API and the JWKS, with CORS for `allowed_origins` only.
+pub fn router(state: ApiState, allowed_origins: &[String]) -> Router {
+    let origins: Vec<HeaderValue> = allowed_origins.iter().filter_map(|origin| HeaderValue::from_str(origin).ok()).collect();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::PUT])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .allow_credentials(true)
+        .max_age(Duration::from_secs(600));
+
+    let api = Router::new()
+        .route("/auth/register", post(auth::register))
+        .route("/auth/verify-email", post(auth::verify_email))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/me", get(auth::me))
+        .route("/contacts", get(contacts::list).post(contacts::create))
+        .route("/admin/users/{id}/roles", put(admin::set_roles))
+        .route("/openapi.json", get(openapi_json))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(cors.clone())
+        .with_state(state.clone());
+
+    Router::new()
+        .nest("/api", api)
+        .route("/.well-known/jwks.json", get(jwks).layer(cors))
+        .with_state(state)
+}
