@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test: unit and integration tests (real SQLite files, a real SMTP
 # server), then the browser tests in Debian's Chromium against a release
-# build. Exits non-zero when any test fails.
+# build, then schemathesis against the API. Exits non-zero when any test fails.
 set -euo pipefail
 source "$(dirname "$0")/tools.sh"
 cd "$ROOT"
 
 ensure_build_tools
 ensure_chromium
-ensure_smtp_server
+ensure_python_tools
+ensure_curl
 
 say "unit and integration tests"
 cargo test --locked -p latchkey-core -p server
@@ -21,3 +22,6 @@ E2E_DIR="$(mktemp -d)"
 trap 'rm -rf "$E2E_DIR"' EXIT
 export E2E_DATA_DIR="$E2E_DIR"
 (cd end2end && npx playwright test)
+
+say "API fuzzing with schemathesis"
+scripts/api-fuzz.sh

@@ -9,6 +9,7 @@ CARGO_LEPTOS_VERSION="0.3.0"
 # Must equal the wasm-bindgen crate version pinned in Cargo.toml.
 WASM_BINDGEN_VERSION="0.2.130"
 AIOSMTPD_VERSION="1.4.6"
+SCHEMATHESIS_VERSION="4.32.5"
 
 export PATH="$HOME/.cargo/bin:$PATH"
 
@@ -100,6 +101,10 @@ choose_wasm_route() {
     fail "no WebAssembly standard library: run 'rustup target add wasm32-unknown-unknown', or install Debian's rustc-web cargo-web rust-web-src rust-web-llvm"
 }
 
+ensure_curl() {
+    command -v curl >/dev/null || apt_install curl
+}
+
 ensure_chromium() {
     if [ -x /usr/bin/chromium ]; then
         return
@@ -108,19 +113,20 @@ ensure_chromium() {
     apt_install chromium
 }
 
-# aiosmtpd is a real SMTP server that stores what it receives in a Maildir;
-# the tests start it and read the delivered messages.
-ensure_smtp_server() {
-    local venv="$TOOLS/smtp-venv"
-    if "$venv/bin/python" -c "import aiosmtpd" 2>/dev/null; then
-        export SMTP_SERVER_PYTHON="$venv/bin/python"
-        return
+# Python test tools, in a virtual environment of their own: aiosmtpd, a real
+# SMTP server that stores what it receives in a Maildir, and schemathesis,
+# which fuzzes the API from its OpenAPI document.
+ensure_python_tools() {
+    local venv="$TOOLS/py-venv"
+    if ! "$venv/bin/python" -c "import aiosmtpd" 2>/dev/null \
+        || ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+        command -v python3 >/dev/null || apt_install python3 python3-venv
+        say "installing aiosmtpd $AIOSMTPD_VERSION and schemathesis $SCHEMATHESIS_VERSION in $venv"
+        python3 -m venv "$venv" || { apt_install python3-venv && python3 -m venv "$venv"; }
+        "$venv/bin/pip" install --quiet "aiosmtpd==$AIOSMTPD_VERSION" "schemathesis==$SCHEMATHESIS_VERSION"
     fi
-    command -v python3 >/dev/null || apt_install python3 python3-venv
-    say "installing aiosmtpd $AIOSMTPD_VERSION in $venv"
-    python3 -m venv "$venv" || { apt_install python3-venv && python3 -m venv "$venv"; }
-    "$venv/bin/pip" install --quiet "aiosmtpd==$AIOSMTPD_VERSION"
     export SMTP_SERVER_PYTHON="$venv/bin/python"
+    export SCHEMATHESIS="$venv/bin/schemathesis"
 }
 
 ensure_build_tools() {

@@ -514,3 +514,20 @@ async fn openapi_document_lists_the_endpoints() {
     }
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_token_lifetimes_end_logins() {
+    let server = TestServer::start().await;
+    let idle = server.api_login("ann@example.com", None).await;
+    sqlx::query("UPDATE sessions SET expires_at = strftime('%s','now') - 1 WHERE kind = 'api'").execute(&server.db).await.unwrap();
+    let (status, body) = server.api_post("/api/auth/refresh", json!({"refresh_token": refresh_token(&idle)})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "past the idle timeout");
+    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(me(&server, access(&idle)).await.0, StatusCode::UNAUTHORIZED);
+
+    let old = server.api_login_existing("ann@example.com", None).await;
+    sqlx::query("UPDATE sessions SET created_at = created_at - 31 * 86400 WHERE kind = 'api'").execute(&server.db).await.unwrap();
+    let (status, _) = server.api_post("/api/auth/refresh", json!({"refresh_token": refresh_token(&old)})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "past the absolute lifetime of 30 days");
+    assert_eq!(me(&server, access(&old)).await.0, StatusCode::UNAUTHORIZED);
+}

@@ -192,3 +192,47 @@ async fn logs_carry_no_secrets() {
     assert!(!output.contains(&token), "verification token in the log");
     assert!(!output.contains(&session_id), "session id in the log");
 }
+
+/// Runs a `latchkey` subcommand against the database in `dir`.
+fn subcommand(dir: &Path, arguments: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .current_dir(dir)
+        .env_clear()
+        .env("DATABASE_URL", format!("sqlite://{}", dir.join("latchkey.db").display()))
+        .env("MAIL_OUTBOX_DIR", dir.join("outbox"))
+        .args(arguments)
+        .output()
+        .expect("run latchkey")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subcommands_rotate_keys_and_grant_admin() {
+    let server = TestServer::start().await;
+    server.api_login("ann@example.com", None).await;
+    let dir = server.dir.path();
+
+    let rotated = subcommand(dir, &["rotate-signing-key"]);
+    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    assert_eq!(server.count("SELECT COUNT(*) FROM signing_keys").await, 2);
+    assert_eq!(server.count("SELECT COUNT(*) FROM signing_keys WHERE retired_at IS NULL").await, 1);
+    let stdout = String::from_utf8_lossy(&rotated.stdout);
+    let private_keys: Vec<Vec<u8>> = sqlx::query_scalar("SELECT private_key FROM signing_keys").fetch_all(&server.db).await.unwrap();
+    for key in private_keys {
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&key);
+        assert!(!stdout.contains(&encoded[..16]), "no private key in the output");
+    }
+
+    let granted = subcommand(dir, &["grant-admin", " ANN@example.com "]);
+    assert!(granted.status.success(), "{}", String::from_utf8_lossy(&granted.stderr));
+    let tokens = server.api_login_existing("ann@example.com", None).await;
+    assert_eq!(tokens["scope"], "contacts.read contacts.write users.admin");
+
+    let unknown = subcommand(dir, &["grant-admin", "nobody@example.com"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no account with the email nobody@example.com"));
+
+    let wrong = subcommand(dir, &["make-coffee"]);
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("Usage:"));
+}

@@ -20,9 +20,28 @@ use super::{
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RolesRequest {
-    /// The complete new set: any of `admin`, `editor`, `viewer`.
+    /// The complete new set.
     #[schema(example = json!(["editor"]))]
-    pub roles: Vec<String>,
+    pub roles: Vec<RoleName>,
+}
+
+/// A role's name.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleName {
+    Admin,
+    Editor,
+    Viewer,
+}
+
+impl From<RoleName> for Role {
+    fn from(name: RoleName) -> Self {
+        match name {
+            RoleName::Admin => Role::Admin,
+            RoleName::Editor => Role::Editor,
+            RoleName::Viewer => Role::Viewer,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -57,15 +76,9 @@ pub async fn set_roles(
 ) -> ApiResult<Json<RolesResponse>> {
     bearer.require(SCOPE_USERS_ADMIN)?;
 
-    let mut roles = Vec::with_capacity(body.roles.len());
-    for name in &body.roles {
-        let role = Role::parse(name)
-            .ok_or_else(|| ApiError::invalid(format!("Unknown role {name:?}; use admin, editor or viewer.")))?;
-        if !roles.contains(&role) {
-            roles.push(role);
-        }
-    }
+    let mut roles: Vec<Role> = body.roles.into_iter().map(Role::from).collect();
     roles.sort();
+    roles.dedup();
 
     let user_id = UserId(id);
     let store = state.accounts.store();

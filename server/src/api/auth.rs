@@ -29,14 +29,18 @@ const REFRESH_COOKIE_PATH: &str = "/api/auth";
 /// password registration allows, so no real password is cut off.
 const LOGIN_PASSWORD_MAX_CHARS: usize = 4 * PASSWORD_MAX_CHARS;
 
+/// Longest token accepted; real ones are 43 characters.
+const TOKEN_MAX_CHARS: usize = 512;
+
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
-    #[schema(example = "ann@example.com")]
+    #[schema(example = "ann@example.com", format = Email, max_length = 254)]
     pub email: String,
-    #[schema(example = "correct horse battery")]
+    /// 8 to 128 characters, used exactly as typed.
+    #[schema(example = "correct horse battery", min_length = 8, max_length = 128)]
     pub password: String,
     /// Display name, 1 to 100 characters.
-    #[schema(example = "Ann Lee")]
+    #[schema(example = "Ann Lee", min_length = 1, max_length = 100)]
     pub name: String,
 }
 
@@ -92,6 +96,7 @@ pub async fn register(State(state): State<ApiState>, ApiJson(body): ApiJson<Regi
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct VerifyEmailRequest {
     /// The `token` parameter of the mailed link.
+    #[schema(max_length = 512)]
     pub token: String,
 }
 
@@ -112,14 +117,16 @@ pub struct VerifiedBody {
     )
 )]
 pub async fn verify_email(State(state): State<ApiState>, ApiJson(body): ApiJson<VerifyEmailRequest>) -> ApiResult<Json<VerifiedBody>> {
+    check_length("token", &body.token, TOKEN_MAX_CHARS)?;
     state.accounts.verify_email(&body.token).await?;
     Ok(Json(VerifiedBody { email_verified: true }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
-    #[schema(example = "ann@example.com")]
+    #[schema(example = "ann@example.com", max_length = 254)]
     pub email: String,
+    #[schema(max_length = 512)]
     pub password: String,
     /// Space-separated scopes; omitted, the token gets every scope the
     /// account's roles grant.
@@ -171,6 +178,7 @@ pub async fn login(
 pub struct RefreshRequest {
     /// The current refresh token; may be omitted when it travels in the
     /// refresh cookie.
+    #[schema(max_length = 512)]
     pub refresh_token: Option<String>,
 }
 
@@ -200,7 +208,7 @@ pub async fn refresh(
         (None, Some(token)) => (token, true),
         (None, None) => return Err(ApiError::invalid("Send refresh_token in the body or the refresh cookie.")),
     };
-    check_length("refresh_token", &presented, 512)?;
+    check_length("refresh_token", &presented, TOKEN_MAX_CHARS)?;
     let pair = state.auth.refresh(&presented, &client).await?;
     Ok(token_response(&state, pair, via_cookie))
 }

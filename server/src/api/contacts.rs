@@ -40,9 +40,9 @@ impl From<Contact> for ContactBody {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewContact {
     /// 1 to 100 characters.
-    #[schema(example = "Bob Stone")]
+    #[schema(example = "Bob Stone", min_length = 1, max_length = 100)]
     pub name: String,
-    #[schema(example = "bob@example.com")]
+    #[schema(example = "bob@example.com", format = Email, max_length = 254)]
     pub email: Option<String>,
 }
 
@@ -85,7 +85,7 @@ pub async fn create(
 
     let mut errors = latchkey_core::validate::FieldErrors::new();
     let name = errors.check("name", normalize_display_name(&body.name));
-    let email = match body.email.as_deref().map(str::trim).filter(|email| !email.is_empty()) {
+    let email = match body.email.as_deref() {
         Some(email) => errors.check("email", normalize_email(email)),
         None => None,
     };
