@@ -10,7 +10,8 @@ ensure_python_tools
 ensure_curl
 
 say "building the release server and the load generator"
-cargo build --release --locked -p server --bin latchkey -p latchkey-bench
+cargo build --release --locked -p server --bin latchkey
+cargo build --release --locked -p latchkey-bench
 
 source scripts/fixture.sh
 start_fixture "${BENCH_PORT:-3300}"

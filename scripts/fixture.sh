@@ -16,7 +16,7 @@ stop_fixture() {
 }
 trap stop_fixture EXIT
 
-# Starts the server on port $1 and waits until it answers.
+# Starts the server on port $1 and waits until it responds.
 start_fixture() {
     local port="$1"
     BASE="http://127.0.0.1:$port"

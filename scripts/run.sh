@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds Latchkey and serves it at http://127.0.0.1:3000 (LEPTOS_SITE_ADDR
 # overrides the address). Data goes to data/ unless DATABASE_URL and
-# MAIL_OUTBOX_DIR say otherwise.
+# MAIL_OUTBOX_DIR name other places.
 set -euo pipefail
 source "$(dirname "$0")/tools.sh"
 cd "$ROOT"

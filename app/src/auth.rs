@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
-/// What the account page shows about the logged-in user.
+/// Facts about the logged-in user shown on the account page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccountView {
     pub email: String,

@@ -21,7 +21,7 @@ use pages::{
     not_found::NotFoundPage, register::RegisterPage, verify_email::VerifyEmailPage,
 };
 
-/// The HTML document around the app, rendered on the server only.
+/// Renders the HTML document around the app, on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
         <!DOCTYPE html>
@@ -43,8 +43,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
 
-    // Effects run only in the browser, after hydration: the attribute tells
-    // browser tests (and curious users) that the page is interactive.
+    // Effects run only in the browser, after hydration: the attribute marks
+    // the page as interactive for browser tests.
     Effect::new(|| {
         if let Some(body) = document().body() {
             let _ = body.set_attribute("data-hydrated", "true");
@@ -52,7 +52,7 @@ pub fn App() -> impl IntoView {
     });
 
     // Every page is rendered whole before the response starts, so that a
-    // page can still answer with a redirect or a 404 status, and so that a
+    // page can still respond with a redirect or a 404 status, and so that a
     // browser without JavaScript gets complete HTML.
     view! {
         <Stylesheet id="leptos" href="/pkg/latchkey.css"/>

@@ -57,7 +57,7 @@ pub enum KeyError {
     Sign(jsonwebtoken::errors::Error),
 }
 
-/// Why a presented access token was rejected. The variants are for logs;
+/// Reason a presented access token was rejected. The variants are for logs;
 /// clients only learn that the token is invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidToken {
@@ -238,7 +238,7 @@ impl KeyRing {
         }
     }
 
-    /// The public keys as a JSON Web Key Set (RFC 7517, RFC 8037).
+    /// Returns the public keys as a JSON Web Key Set (RFC 7517, RFC 8037).
     pub fn jwks(&self) -> serde_json::Value {
         let keys = self.keys.read().expect("key lock poisoned");
         let mut published: Vec<&PublishedKey> = keys.published.values().collect();
@@ -260,7 +260,7 @@ impl KeyRing {
     }
 }
 
-/// A key id derived from the public key: the first 16 bytes of its SHA-256,
+/// Derives a key id from the public key: the first 16 bytes of its SHA-256,
 /// base64url-encoded.
 fn key_id(public_key: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(&Sha256::digest(public_key)[..16])

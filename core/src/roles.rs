@@ -41,7 +41,7 @@ impl Role {
     }
 }
 
-/// Every scope that `roles` grant.
+/// Returns every scope that `roles` grant.
 pub fn scopes_of(roles: &[Role]) -> BTreeSet<&'static str> {
     roles.iter().flat_map(|role| role.scopes().iter().copied()).collect()
 }

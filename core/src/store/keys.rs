@@ -20,7 +20,7 @@ impl std::fmt::Debug for SigningKeyRow {
 }
 
 impl Store {
-    /// All signing keys, newest first.
+    /// Returns all signing keys, newest first.
     pub async fn signing_keys(&self) -> Result<Vec<SigningKeyRow>, StoreError> {
         let rows: Vec<(String, Vec<u8>, Vec<u8>, i64, Option<i64>)> = sqlx::query_as(
             "SELECT kid, private_key, public_key, created_at, retired_at FROM signing_keys

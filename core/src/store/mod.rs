@@ -77,7 +77,7 @@ impl Store {
         Ok(Self { pool })
     }
 
-    /// Checks that the database answers.
+    /// Checks that the database responds.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -1,7 +1,37 @@
-use super::{Store, StoreError, UserId};
+use super::{from_unix_seconds, Store, StoreError, User, UserId};
 use crate::roles::Role;
 
 impl Store {
+    /// Returns a user with their roles, in one query.
+    pub async fn user_with_roles(&self, user_id: &UserId) -> Result<Option<(User, Vec<Role>)>, StoreError> {
+        let row: Option<(String, String, String, Option<i64>, i64, Option<String>)> = sqlx::query_as(
+            "SELECT u.id, u.email, u.display_name, u.email_verified_at, u.created_at, GROUP_CONCAT(r.role, ' ')
+             FROM users u LEFT JOIN user_roles r ON r.user_id = u.id
+             WHERE u.id = ? GROUP BY u.id",
+        )
+        .bind(user_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((id, email, display_name, verified_at, created_at, roles)) = row else {
+            return Ok(None);
+        };
+
+        let mut roles = roles
+            .unwrap_or_default()
+            .split_ascii_whitespace()
+            .map(|name| Role::parse(name).ok_or_else(|| StoreError::Corrupt(format!("unknown role {name:?}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        roles.sort();
+        let user = User {
+            id: UserId(id),
+            email,
+            display_name,
+            email_verified_at: verified_at.map(from_unix_seconds).transpose()?,
+            created_at: from_unix_seconds(created_at)?,
+        };
+        Ok(Some((user, roles)))
+    }
+
     pub async fn user_roles(&self, user_id: &UserId) -> Result<Vec<Role>, StoreError> {
         let names: Vec<String> = sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = ?")
             .bind(user_id.as_str())

@@ -23,7 +23,8 @@ pub const SESSION_KEY_USER_ID: &str = "user_id";
 pub const SESSION_KEY_IP: &str = "ip";
 pub const SESSION_KEY_USER_AGENT: &str = "user_agent";
 
-/// Longest user agent kept, in bytes; the rest is cut at a character boundary.
+/// Maximum user agent length kept, in bytes; the rest is cut at a character
+/// boundary.
 const USER_AGENT_MAX_BYTES: usize = 512;
 
 /// A tower-sessions store over [`Store`] that also ends sessions older than

@@ -83,7 +83,7 @@ impl UserRow {
 const USER_COLUMNS: &str = "id, email, display_name, password_hash, email_verified_at, created_at";
 
 impl Store {
-    /// Inserts a user with the `viewer` role. Returns `Ok(None)` when the email already holds an
+    /// Inserts a user with the `viewer` role. Returns `Ok(None)` when the email already has an
     /// account.
     pub async fn insert_user(
         &self,

@@ -3,7 +3,7 @@ use time::OffsetDateTime;
 use super::{unix_seconds, Store, StoreError, User, UserId};
 use crate::token::TokenHash;
 
-/// What a presented verification token turned out to be.
+/// State of a presented verification token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenState {
     /// The token was valid and is now spent; the account is verified.

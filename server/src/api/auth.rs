@@ -25,11 +25,11 @@ use super::{
 pub const REFRESH_COOKIE: &str = "latchkey_refresh";
 const REFRESH_COOKIE_PATH: &str = "/api/auth";
 
-/// Longest password accepted at login, in characters: longer than any
+/// Maximum password length at login, in characters: longer than any
 /// password registration allows, so no real password is cut off.
 const LOGIN_PASSWORD_MAX_CHARS: usize = 4 * PASSWORD_MAX_CHARS;
 
-/// Longest token accepted; real ones are 43 characters.
+/// Maximum token length accepted; real tokens have 43 characters.
 const TOKEN_MAX_CHARS: usize = 512;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -66,9 +66,9 @@ impl From<&User> for UserBody {
 
 /// Creates an account and mails its verification link.
 ///
-/// An email that already has an account gets the same answer, with a fresh
-/// id that belongs to no account, and its owner is mailed instead: the
-/// response never tells which addresses are registered.
+/// An email that already has an account gets the same response, with a
+/// fresh id that belongs to no account, and its owner is mailed instead, so
+/// the response never reveals which addresses are registered.
 #[utoipa::path(
     post, path = "/api/auth/register", tag = "auth",
     request_body = RegisterRequest,
@@ -256,9 +256,7 @@ pub struct MeResponse {
     )
 )]
 pub async fn me(State(state): State<ApiState>, bearer: Bearer) -> ApiResult<Json<MeResponse>> {
-    let user_id = &bearer.0.user_id;
-    let user = state.accounts.find_user(user_id).await?.ok_or(ApiError::InvalidToken)?;
-    let roles = state.accounts.store().user_roles(user_id).await?;
+    let (user, roles) = state.accounts.store().user_with_roles(&bearer.0.user_id).await?.ok_or(ApiError::InvalidToken)?;
     Ok(Json(MeResponse {
         id: user.id.to_string(),
         email: user.email,

@@ -109,7 +109,7 @@ impl ApiError {
         }
     }
 
-    /// The `WWW-Authenticate` challenge of RFC 6750, section 3.
+    /// Returns the `WWW-Authenticate` challenge of RFC 6750, section 3.
     fn challenge(&self) -> Option<String> {
         match self {
             Self::MissingToken => Some(r#"Bearer realm="latchkey""#.to_owned()),
@@ -138,7 +138,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The API calls the display name `name`.
+/// Maps a core field name to the API's; the API calls the display name `name`.
 fn api_field_name(core_name: &str) -> &str {
     match core_name {
         latchkey_core::validate::field::DISPLAY_NAME => "name",

@@ -63,7 +63,7 @@ impl Modify for BearerScheme {
     }
 }
 
-/// The OpenAPI 3.1 document of the API.
+/// Builds the OpenAPI 3.1 document from the handlers' annotations.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
