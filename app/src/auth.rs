@@ -29,7 +29,11 @@ pub async fn register(email: String, display_name: String, password: String) -> 
             Ok(())
         }
         Err(error) => Err(match AppError::from(error) {
-            AppError::Invalid { errors, .. } => AppError::Invalid { errors, email, display_name },
+            AppError::Invalid { errors, .. } => AppError::Invalid {
+                errors,
+                email,
+                display_name,
+            },
             other => other,
         }),
     }
@@ -42,7 +46,9 @@ pub async fn log_in(email: String, password: String) -> Result<(), AppError> {
         Ok(user) => user,
         Err(error) => {
             return Err(match AppError::from(error) {
-                AppError::EmailNotVerified { .. } => AppError::EmailNotVerified { email: email.trim().to_owned() },
+                AppError::EmailNotVerified { .. } => AppError::EmailNotVerified {
+                    email: email.trim().to_owned(),
+                },
                 other => other,
             })
         }
@@ -50,7 +56,9 @@ pub async fn log_in(email: String, password: String) -> Result<(), AppError> {
 
     let session = ssr::session().await?;
     let client = ssr::client_info().await;
-    latchkey_core::session::log_in(&session, &user.id, &client).await.map_err(ssr::session_failed)?;
+    latchkey_core::session::log_in(&session, &user.id, &client)
+        .await
+        .map_err(ssr::session_failed)?;
     tracing::info!(user.id = %user.id, "logged in");
 
     leptos_axum::redirect("/account");
@@ -60,8 +68,12 @@ pub async fn log_in(email: String, password: String) -> Result<(), AppError> {
 #[server(prefix = "/fn", endpoint = "log_out")]
 pub async fn log_out() -> Result<(), AppError> {
     let session = ssr::session().await?;
-    let user_id = latchkey_core::session::current_user_id(&session).await.map_err(ssr::session_failed)?;
-    latchkey_core::session::log_out(&session).await.map_err(ssr::session_failed)?;
+    let user_id = latchkey_core::session::current_user_id(&session)
+        .await
+        .map_err(ssr::session_failed)?;
+    latchkey_core::session::log_out(&session)
+        .await
+        .map_err(ssr::session_failed)?;
     if let Some(user_id) = user_id {
         tracing::info!(user.id = %user_id, "logged out");
     }
@@ -90,7 +102,11 @@ pub async fn update_display_name(display_name: String) -> Result<AccountView, Ap
             Ok(ssr::account_view(&user))
         }
         Err(error) => Err(match AppError::from(error) {
-            AppError::Invalid { errors, email, .. } => AppError::Invalid { errors, email, display_name },
+            AppError::Invalid { errors, email, .. } => AppError::Invalid {
+                errors,
+                email,
+                display_name,
+            },
             other => other,
         }),
     }
@@ -159,7 +175,9 @@ mod ssr {
 
     pub async fn logged_in_user_id() -> Result<Option<UserId>, AppError> {
         let session = session().await?;
-        latchkey_core::session::current_user_id(&session).await.map_err(session_failed)
+        latchkey_core::session::current_user_id(&session)
+            .await
+            .map_err(session_failed)
     }
 
     /// Reads the peer address and user agent of the current request.

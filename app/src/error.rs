@@ -13,11 +13,17 @@ pub enum AppError {
     /// Some fields failed validation. `email` and `display_name` echo what
     /// was submitted so that a form without JavaScript can be filled again;
     /// a password is never echoed.
-    Invalid { errors: FieldErrors, email: String, display_name: String },
+    Invalid {
+        errors: FieldErrors,
+        email: String,
+        display_name: String,
+    },
     InvalidCredentials,
     /// The password was right but the address is not verified; `email`
     /// lets the page offer to resend the link.
-    EmailNotVerified { email: String },
+    EmailNotVerified {
+        email: String,
+    },
     TokenExpired,
     TokenUsed,
     TokenInvalid,
@@ -38,7 +44,11 @@ impl AppError {
     }
 
     pub fn invalid(errors: FieldErrors) -> Self {
-        Self::Invalid { errors, email: String::new(), display_name: String::new() }
+        Self::Invalid {
+            errors,
+            email: String::new(),
+            display_name: String::new(),
+        }
     }
 }
 

@@ -17,8 +17,8 @@ use leptos_router::{
 };
 
 use pages::{
-    account::AccountPage, check_email::CheckEmailPage, home::HomePage, login::LoginPage,
-    not_found::NotFoundPage, register::RegisterPage, verify_email::VerifyEmailPage,
+    account::AccountPage, check_email::CheckEmailPage, home::HomePage, login::LoginPage, not_found::NotFoundPage,
+    register::RegisterPage, verify_email::VerifyEmailPage,
 };
 
 /// Renders the HTML document around the app, on the server only.

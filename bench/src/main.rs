@@ -90,7 +90,12 @@ where
     let elapsed = started.elapsed();
     let (mut latencies, requests, errors) = Arc::try_unwrap(results).ok().expect("workers done").into_inner();
     latencies.sort();
-    Measurement { requests, errors, elapsed, latencies }
+    Measurement {
+        requests,
+        errors,
+        elapsed,
+        latencies,
+    }
 }
 
 async fn log_in(client: &reqwest::Client, base: &str) -> Option<Value> {
@@ -114,7 +119,11 @@ fn raw_hash_rate(duration: Duration) -> (f64, usize) {
     let handles: Vec<_> = (0..threads)
         .map(|_| {
             std::thread::spawn(move || {
-                let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(19_456, 2, 1, None).unwrap());
+                let argon2 = Argon2::new(
+                    Algorithm::Argon2id,
+                    Version::V0x13,
+                    Params::new(19_456, 2, 1, None).unwrap(),
+                );
                 let mut count = 0usize;
                 while started.elapsed() < duration {
                     let salt = SaltString::from_b64("c2FsdHNhbHRzYWx0c2FsdA").unwrap();
@@ -133,7 +142,10 @@ fn raw_hash_rate(duration: Duration) -> (f64, usize) {
 async fn bare_server() -> String {
     let body = json!({"id": "00000000-0000-0000-0000-000000000000", "email": EMAIL, "name": "Bench",
         "email_verified": true, "roles": ["viewer"], "scopes": ["contacts.read"]});
-    let app = axum::Router::new().route("/me", axum::routing::get(move || async move { axum::Json(body.clone()) }));
+    let app = axum::Router::new().route(
+        "/me",
+        axum::routing::get(move || async move { axum::Json(body.clone()) }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -156,7 +168,10 @@ async fn main() {
     let pid: u32 = pid.parse().expect("SERVER_PID is a number");
     let duration = Duration::from_secs(seconds.parse().expect("SECONDS is a number"));
     let concurrency: usize = concurrency.parse().expect("CONCURRENCY is a number");
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .unwrap();
     let base = base.clone();
 
     // Every worker needs its own login for /me and its own token chain for
@@ -167,47 +182,92 @@ async fn main() {
     }
     let refresh_chains: Vec<(reqwest::Client, String, String)> = logins[concurrency..]
         .iter()
-        .map(|tokens| (client.clone(), base.clone(), tokens["refresh_token"].as_str().unwrap().to_owned()))
+        .map(|tokens| {
+            (
+                client.clone(),
+                base.clone(),
+                tokens["refresh_token"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     let me_states: Vec<(reqwest::Client, String, String)> = logins[..concurrency]
         .iter()
-        .map(|tokens| (client.clone(), format!("{base}/api/auth/me"), tokens["access_token"].as_str().unwrap().to_owned()))
+        .map(|tokens| {
+            (
+                client.clone(),
+                format!("{base}/api/auth/me"),
+                tokens["access_token"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
 
     let bare = bare_server().await;
-    let bare_states = (0..concurrency).map(|_| (client.clone(), format!("{bare}/me"))).collect();
-    let bare_me = measure(duration, bare_states, |(client, url): (reqwest::Client, String)| async move {
-        let ok = client.get(&url).send().await.is_ok_and(|response| response.status().is_success());
-        ((client, url), ok)
-    })
+    let bare_states = (0..concurrency)
+        .map(|_| (client.clone(), format!("{bare}/me")))
+        .collect();
+    let bare_me = measure(
+        duration,
+        bare_states,
+        |(client, url): (reqwest::Client, String)| async move {
+            let ok = client
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|response| response.status().is_success());
+            ((client, url), ok)
+        },
+    )
     .await;
 
-    let me = measure(duration, me_states, |(client, url, token): (reqwest::Client, String, String)| async move {
-        let ok = client.get(&url).bearer_auth(&token).send().await.is_ok_and(|response| response.status().is_success());
-        ((client, url, token), ok)
-    })
+    let me = measure(
+        duration,
+        me_states,
+        |(client, url, token): (reqwest::Client, String, String)| async move {
+            let ok = client
+                .get(&url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .is_ok_and(|response| response.status().is_success());
+            ((client, url, token), ok)
+        },
+    )
     .await;
 
-    let refresh = measure(duration, refresh_chains, |(client, base, token): (reqwest::Client, String, String)| async move {
-        let response = client.post(format!("{base}/api/auth/refresh")).json(&json!({"refresh_token": token})).send().await;
-        let next = match response {
-            Ok(response) if response.status().is_success() => {
-                response.json::<Value>().await.ok().and_then(|body| body["refresh_token"].as_str().map(str::to_owned))
+    let refresh = measure(
+        duration,
+        refresh_chains,
+        |(client, base, token): (reqwest::Client, String, String)| async move {
+            let response = client
+                .post(format!("{base}/api/auth/refresh"))
+                .json(&json!({"refresh_token": token}))
+                .send()
+                .await;
+            let next = match response {
+                Ok(response) if response.status().is_success() => response
+                    .json::<Value>()
+                    .await
+                    .ok()
+                    .and_then(|body| body["refresh_token"].as_str().map(str::to_owned)),
+                _ => None,
+            };
+            match next {
+                Some(next) => ((client, base, next), true),
+                None => ((client, base, token), false),
             }
-            _ => None,
-        };
-        match next {
-            Some(next) => ((client, base, next), true),
-            None => ((client, base, token), false),
-        }
-    })
+        },
+    )
     .await;
 
     let login_states = (0..concurrency).map(|_| (client.clone(), base.clone())).collect();
-    let login = measure(duration, login_states, |(client, base): (reqwest::Client, String)| async move {
-        let ok = log_in(&client, &base).await.is_some();
-        ((client, base), ok)
-    })
+    let login = measure(
+        duration,
+        login_states,
+        |(client, base): (reqwest::Client, String)| async move {
+            let ok = log_in(&client, &base).await.is_some();
+            ((client, base), ok)
+        },
+    )
     .await;
 
     let (hash_rate, threads) = raw_hash_rate(duration);
@@ -221,8 +281,14 @@ async fn main() {
     println!("| raw Argon2id hashes, {threads} threads (ceiling for login) | {hash_rate:.1} | | | | |");
     println!("{}", refresh.row("`POST /api/auth/refresh`"));
     println!();
-    println!("- `/me` reaches {:.0}% of the bare handler (target: at least 50%).", 100.0 * me.rate() / bare_me.rate());
-    println!("- Login reaches {:.0}% of the raw hash rate (target: at least 85%).", 100.0 * login.rate() / hash_rate);
+    println!(
+        "- `/me` reaches {:.0}% of the bare handler (target: at least 50%).",
+        100.0 * me.rate() / bare_me.rate()
+    );
+    println!(
+        "- Login reaches {:.0}% of the raw hash rate (target: at least 85%).",
+        100.0 * login.rate() / hash_rate
+    );
     match peak {
         Some(kib) => println!("- Peak server memory (VmHWM): {:.1} MiB.", kib as f64 / 1024.0),
         None => println!("- Peak server memory: not readable from /proc/{pid}/status."),

@@ -53,7 +53,9 @@ pub struct Accounts {
 
 impl std::fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PasswordHasher").field("params", &self.params()).finish_non_exhaustive()
+        f.debug_struct("PasswordHasher")
+            .field("params", &self.params())
+            .finish_non_exhaustive()
     }
 }
 
@@ -66,7 +68,14 @@ impl Accounts {
         public_url: Url,
         verification_ttl: Duration,
     ) -> Self {
-        Self { store, sessions, hasher, mailer, public_url, verification_ttl }
+        Self {
+            store,
+            sessions,
+            hasher,
+            mailer,
+            public_url,
+            verification_ttl,
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -83,12 +92,21 @@ impl Accounts {
     /// owner is mailed instead. That case returns `Ok(None)`, which callers
     /// must answer exactly like a new account, so that the answer does not
     /// reveal which addresses are registered.
-    pub async fn register(&self, email: &str, display_name: &str, password: &str) -> Result<Option<User>, AccountError> {
+    pub async fn register(
+        &self,
+        email: &str,
+        display_name: &str,
+        password: &str,
+    ) -> Result<Option<User>, AccountError> {
         let valid = validate::validate_registration(email, display_name, password).map_err(AccountError::Invalid)?;
         let password_hash = self.hasher.hash(password).await?;
         let now = OffsetDateTime::now_utc();
 
-        let new_user = NewUser { email: &valid.email, display_name: &valid.display_name, password_hash: &password_hash };
+        let new_user = NewUser {
+            email: &valid.email,
+            display_name: &valid.display_name,
+            password_hash: &password_hash,
+        };
         match self.store.insert_user(&new_user, now).await? {
             Some(user) => {
                 tracing::info!(user.id = %user.id, "account registered");
@@ -111,7 +129,8 @@ impl Accounts {
         tracing::info!(user.id = %user.id, "registration attempted for an existing account");
         if user.is_verified() {
             let login_link = self.link("login", &[]);
-            self.deliver(emails::already_registered(&user.email, login_link.as_str()), &user.id).await;
+            self.deliver(emails::already_registered(&user.email, login_link.as_str()), &user.id)
+                .await;
             Ok(())
         } else {
             self.send_verification(&user, now).await
@@ -123,7 +142,9 @@ impl Accounts {
     async fn send_verification(&self, user: &User, now: OffsetDateTime) -> Result<(), AccountError> {
         let token = SecretToken::generate();
         let expires_at = now + self.verification_ttl;
-        self.store.replace_verification_token(&user.id, &token.hash(), now, expires_at).await?;
+        self.store
+            .replace_verification_token(&user.id, &token.hash(), now, expires_at)
+            .await?;
 
         let link = self.link("verify-email", &[("token", token.expose())]);
         let hours = self.verification_ttl.as_secs().div_ceil(3_600);
@@ -152,7 +173,11 @@ impl Accounts {
     /// Spends a verification token and marks its account verified.
     pub async fn verify_email(&self, token: &str) -> Result<User, AccountError> {
         let now = OffsetDateTime::now_utc();
-        match self.store.consume_verification_token(&TokenHash::of(token), now).await? {
+        match self
+            .store
+            .consume_verification_token(&TokenHash::of(token), now)
+            .await?
+        {
             TokenState::Consumed(user) => {
                 tracing::info!(user.id = %user.id, "email verified");
                 Ok(user)
@@ -177,7 +202,8 @@ impl Accounts {
         })?;
         if let Some(credentials) = self.store.find_credentials_by_email(&email).await? {
             if !credentials.user.is_verified() {
-                self.send_verification(&credentials.user, OffsetDateTime::now_utc()).await?;
+                self.send_verification(&credentials.user, OffsetDateTime::now_utc())
+                    .await?;
             }
         }
         Ok(())
@@ -189,7 +215,11 @@ impl Accounts {
         let Some(user_id) = self.store.verification_token_owner(&TokenHash::of(token)).await? else {
             return Err(AccountError::TokenInvalid);
         };
-        let user = self.store.find_user(&user_id).await?.ok_or(AccountError::TokenInvalid)?;
+        let user = self
+            .store
+            .find_user(&user_id)
+            .await?
+            .ok_or(AccountError::TokenInvalid)?;
         if !user.is_verified() {
             self.send_verification(&user, OffsetDateTime::now_utc()).await?;
         }
@@ -207,7 +237,9 @@ impl Accounts {
             Ok(email) => self.store.find_credentials_by_email(&email).await?,
             Err(_) => None,
         };
-        let stored_hash = credentials.as_ref().map(|credentials| credentials.password_hash.as_str());
+        let stored_hash = credentials
+            .as_ref()
+            .map(|credentials| credentials.password_hash.as_str());
 
         let needs_rehash = match self.hasher.verify(password, stored_hash).await? {
             Verification::Mismatch => return Err(AccountError::InvalidCredentials),
@@ -221,7 +253,8 @@ impl Accounts {
         }
 
         if needs_rehash {
-            self.rehash(&credentials.user.id, &credentials.password_hash, password).await;
+            self.rehash(&credentials.user.id, &credentials.password_hash, password)
+                .await;
         }
         Ok(credentials.user)
     }
@@ -230,7 +263,9 @@ impl Accounts {
     async fn rehash(&self, user_id: &UserId, old_hash: &str, password: &str) {
         let result = async {
             let new_hash = self.hasher.hash(password).await?;
-            self.store.replace_password_hash(user_id, old_hash, &new_hash, OffsetDateTime::now_utc()).await?;
+            self.store
+                .replace_password_hash(user_id, old_hash, &new_hash, OffsetDateTime::now_utc())
+                .await?;
             Ok::<_, AccountError>(())
         }
         .await;

@@ -57,7 +57,11 @@ pub struct ApiAuth {
 
 impl ApiAuth {
     pub fn new(accounts: Accounts, keys: KeyRing, lifetimes: FamilyLifetimes) -> Self {
-        Self { accounts, keys, lifetimes }
+        Self {
+            accounts,
+            keys,
+            lifetimes,
+        }
     }
 
     pub fn keys(&self) -> &KeyRing {
@@ -77,12 +81,17 @@ impl ApiAuth {
         client: &ClientInfo,
     ) -> Result<(User, TokenPair), ApiAuthError> {
         let now = OffsetDateTime::now_utc();
-        let context = EventContext { ip: client.ip.as_deref(), user_agent: client.user_agent.as_deref() };
+        let context = EventContext {
+            ip: client.ip.as_deref(),
+            user_agent: client.user_agent.as_deref(),
+        };
         let user = match self.accounts.authenticate(email, password).await {
             Ok(user) => user,
             Err(error) => {
                 if matches!(error, AccountError::InvalidCredentials | AccountError::EmailNotVerified) {
-                    self.store().record_event(None, event::LOGIN_FAILED, &context, Some("api"), now).await?;
+                    self.store()
+                        .record_event(None, event::LOGIN_FAILED, &context, Some("api"), now)
+                        .await?;
                 }
                 return Err(error.into());
             }
@@ -105,7 +114,9 @@ impl ApiAuth {
             expires_at,
         };
         self.store().create_api_session(&new, now).await?;
-        self.store().record_event(Some(&user.id), event::LOGIN_SUCCEEDED, &context, Some("api"), now).await?;
+        self.store()
+            .record_event(Some(&user.id), event::LOGIN_SUCCEEDED, &context, Some("api"), now)
+            .await?;
         tracing::info!(user.id = %user.id, family = %family_id, "API login");
 
         let pair = self.token_pair(&user.id, &family_id, scope, refresh_token)?;
@@ -124,15 +135,30 @@ impl ApiAuth {
             .await?;
 
         match rotation {
-            Rotation::Rotated { user_id, family_id, scope } => {
+            Rotation::Rotated {
+                user_id,
+                family_id,
+                scope,
+            } => {
                 let roles = self.store().user_roles(&user_id).await?;
                 let scope = narrow_scope(&scope, &roles);
                 self.token_pair(&user_id, &family_id, scope, successor)
             }
             Rotation::Reused { user_id, family_id } => {
-                let context = EventContext { ip: client.ip.as_deref(), user_agent: client.user_agent.as_deref() };
+                let context = EventContext {
+                    ip: client.ip.as_deref(),
+                    user_agent: client.user_agent.as_deref(),
+                };
                 let detail = format!("family {family_id} revoked");
-                self.store().record_event(Some(&user_id), event::REFRESH_TOKEN_REUSED, &context, Some(&detail), now).await?;
+                self.store()
+                    .record_event(
+                        Some(&user_id),
+                        event::REFRESH_TOKEN_REUSED,
+                        &context,
+                        Some(&detail),
+                        now,
+                    )
+                    .await?;
                 tracing::warn!(user.id = %user_id, family = %family_id, "refresh token reused; token family revoked");
                 Err(ApiAuthError::InvalidGrant)
             }
@@ -143,9 +169,18 @@ impl ApiAuth {
     /// Ends the login the access token belongs to.
     pub async fn log_out(&self, principal: &Principal, client: &ClientInfo) -> Result<(), ApiAuthError> {
         self.store().revoke_family(&principal.claims.sid).await?;
-        let context = EventContext { ip: client.ip.as_deref(), user_agent: client.user_agent.as_deref() };
+        let context = EventContext {
+            ip: client.ip.as_deref(),
+            user_agent: client.user_agent.as_deref(),
+        };
         self.store()
-            .record_event(Some(&principal.user_id), event::LOGOUT, &context, Some("api"), OffsetDateTime::now_utc())
+            .record_event(
+                Some(&principal.user_id),
+                event::LOGOUT,
+                &context,
+                Some("api"),
+                OffsetDateTime::now_utc(),
+            )
             .await?;
         tracing::info!(user.id = %principal.user_id, family = %principal.claims.sid, "API logout");
         Ok(())
@@ -173,7 +208,12 @@ impl ApiAuth {
         refresh_token: SecretToken,
     ) -> Result<TokenPair, ApiAuthError> {
         let (access_token, _) = self.keys.issue(user_id.as_str(), family_id, &scope)?;
-        Ok(TokenPair { access_token, refresh_token, expires_in: self.keys.ttl().as_secs(), scope })
+        Ok(TokenPair {
+            access_token,
+            refresh_token,
+            expires_in: self.keys.ttl().as_secs(),
+            scope,
+        })
     }
 
     pub fn access_token_ttl(&self) -> Duration {
@@ -184,7 +224,11 @@ impl ApiAuth {
 /// Keeps the scopes of `scope` that `roles` still grant.
 fn narrow_scope(scope: &str, roles: &[Role]) -> String {
     let granted = scopes_of(roles);
-    scope.split_ascii_whitespace().filter(|scope| granted.contains(scope)).collect::<Vec<_>>().join(" ")
+    scope
+        .split_ascii_whitespace()
+        .filter(|scope| granted.contains(scope))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -193,7 +237,10 @@ mod tests {
 
     #[test]
     fn narrowing_drops_scopes_no_longer_granted() {
-        assert_eq!(narrow_scope("contacts.read contacts.write", &[Role::Viewer]), "contacts.read");
+        assert_eq!(
+            narrow_scope("contacts.read contacts.write", &[Role::Viewer]),
+            "contacts.read"
+        );
         assert_eq!(narrow_scope("contacts.read", &[Role::Admin]), "contacts.read");
         assert_eq!(narrow_scope("contacts.write", &[]), "");
     }

@@ -100,7 +100,9 @@ impl Config {
             public_url,
             smtp_url,
             mail_from,
-            mail_outbox_dir: get("MAIL_OUTBOX_DIR").unwrap_or_else(|| "data/outbox".to_owned()).into(),
+            mail_outbox_dir: get("MAIL_OUTBOX_DIR")
+                .unwrap_or_else(|| "data/outbox".to_owned())
+                .into(),
             password_hash,
             max_concurrent_hashes,
             session_idle_timeout: parse_duration(&get, "SESSION_IDLE_TIMEOUT", "1h")?,
@@ -146,15 +148,19 @@ fn parse_origins(value: Option<&str>) -> Result<Vec<String>, ConfigError> {
         .filter(|origin| !origin.is_empty())
         .map(|origin| {
             let url = Url::parse(origin).ok().filter(|url| {
-                matches!(url.scheme(), "http" | "https") && url.host().is_some() && url.path() == "/" && !origin.ends_with('/')
+                matches!(url.scheme(), "http" | "https")
+                    && url.host().is_some()
+                    && url.path() == "/"
+                    && !origin.ends_with('/')
             });
-            url.map(|url| url.origin().ascii_serialization()).ok_or_else(|| ConfigError {
-                variable: "CORS_ALLOWED_ORIGINS",
-                problem: format!("{origin:?} is not an origin"),
-                fix: "List origins separated by commas, such as `https://app.example.com,http://localhost:5173`, \
+            url.map(|url| url.origin().ascii_serialization())
+                .ok_or_else(|| ConfigError {
+                    variable: "CORS_ALLOWED_ORIGINS",
+                    problem: format!("{origin:?} is not an origin"),
+                    fix: "List origins separated by commas, such as `https://app.example.com,http://localhost:5173`, \
                       with no path and no trailing slash."
-                    .to_owned(),
-            })
+                        .to_owned(),
+                })
         })
         .collect()
 }
@@ -202,7 +208,11 @@ where
         Ok(number) if range.contains(&number) => Ok(number),
         _ => Err(ConfigError {
             variable,
-            problem: format!("{value:?} is not a whole number from {} to {}", range.start(), range.end()),
+            problem: format!(
+                "{value:?} is not a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ),
             fix: format!("Set a number in that range or unset it for the default, {default}."),
         }),
     }
@@ -245,8 +255,10 @@ mod tests {
     use super::*;
 
     fn config_with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect();
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -270,9 +282,18 @@ mod tests {
 
     #[test]
     fn cors_origins_parse() {
-        let config = config_with(&[("CORS_ALLOWED_ORIGINS", "https://app.example.com, http://localhost:5173")]).unwrap();
-        assert_eq!(config.cors_allowed_origins, ["https://app.example.com", "http://localhost:5173"]);
-        for bad in ["app.example.com", "https://app.example.com/path", "https://app.example.com/", "*"] {
+        let config =
+            config_with(&[("CORS_ALLOWED_ORIGINS", "https://app.example.com, http://localhost:5173")]).unwrap();
+        assert_eq!(
+            config.cors_allowed_origins,
+            ["https://app.example.com", "http://localhost:5173"]
+        );
+        for bad in [
+            "app.example.com",
+            "https://app.example.com/path",
+            "https://app.example.com/",
+            "*",
+        ] {
             let error = config_with(&[("CORS_ALLOWED_ORIGINS", bad)]).unwrap_err();
             assert_eq!(error.variable, "CORS_ALLOWED_ORIGINS", "{bad}");
         }

@@ -21,7 +21,12 @@ pub fn verification(to: &str, display_name: &str, link: &str, valid_hours: u64) 
         name = escape_html(display_name),
         href = escape_html(link),
     );
-    Mail { to: to.to_owned(), subject: "Verify your email address".to_owned(), text, html }
+    Mail {
+        to: to.to_owned(),
+        subject: "Verify your email address".to_owned(),
+        text,
+        html,
+    }
 }
 
 /// Mail sent instead of a second account when someone registers an address
@@ -43,7 +48,12 @@ pub fn already_registered(to: &str, login_link: &str) -> Mail {
          <p>If this was not you, you can ignore this message.</p>",
         href = escape_html(login_link),
     );
-    Mail { to: to.to_owned(), subject: "You already have an account".to_owned(), text, html }
+    Mail {
+        to: to.to_owned(),
+        subject: "You already have an account".to_owned(),
+        text,
+        html,
+    }
 }
 
 #[cfg(test)]
@@ -52,7 +62,12 @@ mod tests {
 
     #[test]
     fn verification_mail_escapes_the_name_in_html() {
-        let mail = verification("ann@example.com", "<script>", "https://example.com/verify-email?token=a&b", 24);
+        let mail = verification(
+            "ann@example.com",
+            "<script>",
+            "https://example.com/verify-email?token=a&b",
+            24,
+        );
         assert!(mail.html.contains("&lt;script&gt;"));
         assert!(!mail.html.contains("<script>"));
         assert!(mail.html.contains("token=a&amp;b"));

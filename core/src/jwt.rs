@@ -103,7 +103,10 @@ pub struct KeyRing {
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyRing").field("issuer", &self.issuer).field("audience", &self.audience).finish_non_exhaustive()
+        f.debug_struct("KeyRing")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
     }
 }
 
@@ -114,8 +117,20 @@ const MIN_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 impl KeyRing {
     /// Loads the keys, generating the first one if the database has none.
     pub async fn load(store: Store, issuer: String, audience: String, ttl: Duration) -> Result<Self, KeyError> {
-        let ring = Self { store, issuer, audience, ttl, keys: Arc::default() };
-        if ring.store.signing_keys().await?.iter().all(|key| key.retired_at.is_some()) {
+        let ring = Self {
+            store,
+            issuer,
+            audience,
+            ttl,
+            keys: Arc::default(),
+        };
+        if ring
+            .store
+            .signing_keys()
+            .await?
+            .iter()
+            .all(|key| key.retired_at.is_some())
+        {
             ring.rotate().await?;
         }
         ring.reload().await?;
@@ -147,9 +162,15 @@ impl KeyRing {
     pub async fn reload(&self) -> Result<(), KeyError> {
         let now = OffsetDateTime::now_utc();
         let rows = self.store.signing_keys().await?;
-        let keep_until = |row: &SigningKeyRow| row.retired_at.map(|retired| retired + self.ttl + Duration::from_secs(60));
+        let keep_until = |row: &SigningKeyRow| {
+            row.retired_at
+                .map(|retired| retired + self.ttl + Duration::from_secs(60))
+        };
 
-        let mut keys = Keys { loaded_at: Some(std::time::Instant::now()), ..Keys::default() };
+        let mut keys = Keys {
+            loaded_at: Some(std::time::Instant::now()),
+            ..Keys::default()
+        };
         for row in rows {
             if keep_until(&row).is_some_and(|until| until < now) {
                 continue;
@@ -157,7 +178,10 @@ impl KeyRing {
             if row.retired_at.is_none() {
                 // Rows come newest first, so the first unretired one signs.
                 if keys.signing.is_none() {
-                    keys.signing = Some(SigningKey { kid: row.kid.clone(), encoding: EncodingKey::from_ed_der(&row.private_key) });
+                    keys.signing = Some(SigningKey {
+                        kid: row.kid.clone(),
+                        encoding: EncodingKey::from_ed_der(&row.private_key),
+                    });
                 }
             }
             if row.public_key.len() != 32 {
@@ -165,7 +189,11 @@ impl KeyRing {
             }
             keys.published.insert(
                 row.kid.clone(),
-                PublishedKey { kid: row.kid, decoding: DecodingKey::from_ed_der(&row.public_key), public_key: row.public_key },
+                PublishedKey {
+                    kid: row.kid,
+                    decoding: DecodingKey::from_ed_der(&row.public_key),
+                    public_key: row.public_key,
+                },
             );
         }
         *self.keys.write().expect("key lock poisoned") = keys;

@@ -42,7 +42,10 @@ pub struct Mail {
 #[derive(Clone)]
 enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    Outbox { transport: AsyncFileTransport<Tokio1Executor>, dir: PathBuf },
+    Outbox {
+        transport: AsyncFileTransport<Tokio1Executor>,
+        dir: PathBuf,
+    },
 }
 
 #[derive(Clone)]
@@ -57,7 +60,10 @@ impl std::fmt::Debug for Mailer {
             Transport::Smtp(_) => "smtp",
             Transport::Outbox { .. } => "outbox",
         };
-        f.debug_struct("Mailer").field("from", &self.from).field("transport", &kind).finish()
+        f.debug_struct("Mailer")
+            .field("from", &self.from)
+            .field("transport", &kind)
+            .finish()
     }
 }
 
@@ -88,21 +94,33 @@ impl Mailer {
             .tls(tls);
         if !url.username().is_empty() {
             let decode = |text: &str| {
-                percent_decode(text).ok_or_else(|| MailError::Url("credentials are not valid percent-encoding".to_owned()))
+                percent_decode(text)
+                    .ok_or_else(|| MailError::Url("credentials are not valid percent-encoding".to_owned()))
             };
             let user = decode(url.username())?;
             let password = decode(url.password().unwrap_or_default())?;
             builder = builder.credentials(Credentials::new(user, password));
         }
-        Ok(Self { from, transport: Transport::Smtp(builder.build()) })
+        Ok(Self {
+            from,
+            transport: Transport::Smtp(builder.build()),
+        })
     }
 
     /// Writes each message as `<id>.eml` under `dir`, creating it if needed.
     pub fn outbox(dir: &Path, from: Mailbox) -> Result<Self, MailError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|source| MailError::OutboxFolder { path: dir.display().to_string(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| MailError::OutboxFolder {
+            path: dir.display().to_string(),
+            source,
+        })?;
         let transport = AsyncFileTransport::new(dir);
-        Ok(Self { from, transport: Transport::Outbox { transport, dir: dir.to_owned() } })
+        Ok(Self {
+            from,
+            transport: Transport::Outbox {
+                transport,
+                dir: dir.to_owned(),
+            },
+        })
     }
 
     pub async fn send(&self, mail: Mail) -> Result<(), MailError> {
@@ -170,7 +188,10 @@ mod tests {
 
     #[test]
     fn html_is_escaped() {
-        assert_eq!(escape_html(r#"<b a="x">Tom & 'Jerry'</b>"#), "&lt;b a=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/b&gt;");
+        assert_eq!(
+            escape_html(r#"<b a="x">Tom & 'Jerry'</b>"#),
+            "&lt;b a=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/b&gt;"
+        );
     }
 
     #[test]
@@ -194,7 +215,10 @@ mod tests {
             .await
             .unwrap();
 
-        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|entry| entry.unwrap().path()).collect();
+        let files: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].extension().unwrap(), "eml");
         let content = std::fs::read_to_string(&files[0]).unwrap();

@@ -32,7 +32,11 @@ impl Default for HashParams {
     /// The OWASP Password Storage Cheat Sheet's second Argon2id option:
     /// m = 19 MiB, t = 2, p = 1.
     fn default() -> Self {
-        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
     }
 }
 
@@ -56,7 +60,9 @@ pub enum Verification {
     Mismatch,
     /// The password is right. `needs_rehash` is set when the stored hash was
     /// made with other parameters than the current ones.
-    Match { needs_rehash: bool },
+    Match {
+        needs_rehash: bool,
+    },
 }
 
 #[derive(Clone)]
@@ -104,7 +110,13 @@ impl PasswordHasher {
             let argon2 = argon2_with(params)?;
             let mut salt_bytes = [0u8; 64];
             let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(PasswordError::Hash)?;
-            let output = compute(&argon2, password.as_bytes(), salt_bytes, Params::DEFAULT_OUTPUT_LEN, work_area)?;
+            let output = compute(
+                &argon2,
+                password.as_bytes(),
+                salt_bytes,
+                Params::DEFAULT_OUTPUT_LEN,
+                work_area,
+            )?;
             let hash = PasswordHash {
                 algorithm: argon2::ARGON2ID_IDENT,
                 version: Some(Version::V0x13.into()),
@@ -120,11 +132,7 @@ impl PasswordHasher {
     /// Checks a password against a stored PHC string. With `stored = None`
     /// (no such account) it checks against the dummy hash and reports a
     /// mismatch, taking as long as a real check.
-    pub async fn verify(
-        &self,
-        password: &str,
-        stored: Option<&str>,
-    ) -> Result<Verification, PasswordError> {
+    pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verification, PasswordError> {
         let account_exists = stored.is_some();
         let stored = stored.unwrap_or(&self.dummy_hash).to_owned();
         let password = password.to_owned();
@@ -136,7 +144,10 @@ impl PasswordHasher {
                 // The hash names its own algorithm and parameters; verifying
                 // with them lets old hashes keep working until rehashed.
                 let algorithm = Algorithm::try_from(parsed.algorithm).map_err(PasswordError::StoredHash)?;
-                let version = parsed.version.map_or(Ok(Version::V0x13), Version::try_from).map_err(PasswordError::Params)?;
+                let version = parsed
+                    .version
+                    .map_or(Ok(Version::V0x13), Version::try_from)
+                    .map_err(PasswordError::Params)?;
                 let params = Params::try_from(&parsed).map_err(PasswordError::StoredHash)?;
                 let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
                     return Err(PasswordError::StoredHash(argon2::password_hash::Error::PhcStringField));
@@ -148,14 +159,20 @@ impl PasswordHasher {
                 let computed = compute(&argon2, password.as_bytes(), salt_bytes, expected.len(), work_area)?;
                 // `Output` compares in constant time.
                 if computed == expected {
-                    Ok(Verification::Match { needs_rehash: !uses_params(&parsed, current) })
+                    Ok(Verification::Match {
+                        needs_rehash: !uses_params(&parsed, current),
+                    })
                 } else {
                     Ok(Verification::Mismatch)
                 }
             })
             .await?;
 
-        Ok(if account_exists { verification } else { Verification::Mismatch })
+        Ok(if account_exists {
+            verification
+        } else {
+            Verification::Mismatch
+        })
     }
 
     /// Runs `work` on the blocking pool with a work area, once a permit is
@@ -167,7 +184,12 @@ impl PasswordHasher {
     {
         // The semaphore is never closed, so acquiring cannot fail.
         let _permit = self.permits.acquire().await.expect("hash semaphore closed");
-        let mut work_area = self.work_areas.lock().expect("work area lock poisoned").pop().unwrap_or_default();
+        let mut work_area = self
+            .work_areas
+            .lock()
+            .expect("work area lock poisoned")
+            .pop()
+            .unwrap_or_default();
         let (result, work_area) = tokio::task::spawn_blocking(move || {
             let result = work(&mut work_area);
             (result, work_area)
@@ -199,8 +221,8 @@ fn compute(
 }
 
 fn argon2_with(params: HashParams) -> Result<Argon2<'static>, PasswordError> {
-    let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
-        .map_err(PasswordError::Params)?;
+    let params =
+        Params::new(params.memory_kib, params.iterations, params.parallelism, None).map_err(PasswordError::Params)?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
@@ -222,7 +244,11 @@ mod tests {
     /// Small parameters keep the tests fast; the production defaults are
     /// checked separately.
     fn fast() -> HashParams {
-        HashParams { memory_kib: 1024, iterations: 1, parallelism: 1 }
+        HashParams {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        }
     }
 
     #[tokio::test]
@@ -267,7 +293,14 @@ mod tests {
 
     #[tokio::test]
     async fn older_params_need_rehash() {
-        let old = PasswordHasher::new(HashParams { memory_kib: 512, ..fast() }, 1).unwrap();
+        let old = PasswordHasher::new(
+            HashParams {
+                memory_kib: 512,
+                ..fast()
+            },
+            1,
+        )
+        .unwrap();
         let hash = old.hash("correct horse battery").await.unwrap();
         let current = PasswordHasher::new(fast(), 1).unwrap();
         assert_eq!(
@@ -283,10 +316,16 @@ mod tests {
         let hasher = PasswordHasher::new(fast(), 1).unwrap();
         let ours = hasher.hash("correct horse battery").await.unwrap();
         let parsed = PasswordHash::new(&ours).unwrap();
-        assert!(Argon2::default().verify_password(b"correct horse battery", &parsed).is_ok());
+        assert!(Argon2::default()
+            .verify_password(b"correct horse battery", &parsed)
+            .is_ok());
 
         let salt = SaltString::generate(&mut OsRng);
-        let theirs = argon2_with(fast()).unwrap().hash_password(b"correct horse battery", &salt).unwrap().to_string();
+        let theirs = argon2_with(fast())
+            .unwrap()
+            .hash_password(b"correct horse battery", &salt)
+            .unwrap()
+            .to_string();
         assert_eq!(
             hasher.verify("correct horse battery", Some(&theirs)).await.unwrap(),
             Verification::Match { needs_rehash: false }
@@ -319,7 +358,13 @@ mod tests {
 
     #[test]
     fn invalid_params_are_rejected() {
-        let result = PasswordHasher::new(HashParams { memory_kib: 1, ..fast() }, 1);
+        let result = PasswordHasher::new(
+            HashParams {
+                memory_kib: 1,
+                ..fast()
+            },
+            1,
+        );
         assert!(matches!(result, Err(PasswordError::Params(_))));
     }
 }

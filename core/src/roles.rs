@@ -76,8 +76,14 @@ mod tests {
 
     #[test]
     fn roles_grant_cumulative_scopes() {
-        assert_eq!(scopes_of(&[Role::Viewer]).into_iter().collect::<Vec<_>>(), ["contacts.read"]);
-        assert_eq!(scopes_of(&[Role::Editor]).into_iter().collect::<Vec<_>>(), ["contacts.read", "contacts.write"]);
+        assert_eq!(
+            scopes_of(&[Role::Viewer]).into_iter().collect::<Vec<_>>(),
+            ["contacts.read"]
+        );
+        assert_eq!(
+            scopes_of(&[Role::Editor]).into_iter().collect::<Vec<_>>(),
+            ["contacts.read", "contacts.write"]
+        );
         assert_eq!(
             scopes_of(&[Role::Admin]).into_iter().collect::<Vec<_>>(),
             ["contacts.read", "contacts.write", "users.admin"]
@@ -87,7 +93,10 @@ mod tests {
     #[test]
     fn no_request_grants_everything() {
         let scopes = grant_scopes(None, &[Role::Editor]).unwrap();
-        assert_eq!(scopes.into_iter().collect::<Vec<_>>(), ["contacts.read", "contacts.write"]);
+        assert_eq!(
+            scopes.into_iter().collect::<Vec<_>>(),
+            ["contacts.read", "contacts.write"]
+        );
         assert_eq!(grant_scopes(Some("  "), &[Role::Viewer]).unwrap().len(), 1);
     }
 

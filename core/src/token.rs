@@ -67,7 +67,10 @@ mod tests {
         let token = SecretToken::generate();
         let decoded = URL_SAFE_NO_PAD.decode(token.expose()).unwrap();
         assert_eq!(decoded.len(), 32);
-        assert!(token.expose().chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(token
+            .expose()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
     }
 
     #[test]

@@ -118,7 +118,9 @@ pub fn normalize_display_name(input: &str) -> Result<String, String> {
         return Err("Enter a display name.".to_owned());
     }
     if name.chars().count() > DISPLAY_NAME_MAX_CHARS {
-        return Err(format!("A display name has at most {DISPLAY_NAME_MAX_CHARS} characters."));
+        return Err(format!(
+            "A display name has at most {DISPLAY_NAME_MAX_CHARS} characters."
+        ));
     }
     if name.chars().any(char::is_control) {
         return Err("A display name cannot contain control characters.".to_owned());
@@ -161,9 +163,7 @@ pub fn validate_registration(
     errors.check(field::PASSWORD, check_new_password(password));
 
     match (email, display_name) {
-        (Some(email), Some(display_name)) if errors.is_empty() => {
-            Ok(ValidRegistration { email, display_name })
-        }
+        (Some(email), Some(display_name)) if errors.is_empty() => Ok(ValidRegistration { email, display_name }),
         _ => Err(errors),
     }
 }
@@ -174,7 +174,10 @@ mod tests {
 
     #[test]
     fn email_is_trimmed_and_lowercased() {
-        assert_eq!(normalize_email("  Ann.Lee@Example.COM ").unwrap(), "ann.lee@example.com");
+        assert_eq!(
+            normalize_email("  Ann.Lee@Example.COM ").unwrap(),
+            "ann.lee@example.com"
+        );
     }
 
     #[test]
@@ -234,7 +237,10 @@ mod tests {
         assert!(check_new_password("ééééééé").is_err());
         assert!(check_new_password(&"ü".repeat(128)).is_ok());
         assert!(check_new_password(&"ü".repeat(129)).is_err());
-        assert!(check_new_password("        ").is_ok(), "spaces are characters like any other");
+        assert!(
+            check_new_password("        ").is_ok(),
+            "spaces are characters like any other"
+        );
     }
 
     #[test]

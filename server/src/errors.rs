@@ -20,5 +20,10 @@ pub fn panic_page(panic: Box<dyn Any + Send + 'static>) -> Response {
     let body = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error · Latchkey</title></head>\
                 <body><h1>Something went wrong</h1><p>Something went wrong on our side. Please try again in a moment.</p>\
                 <p><a href=\"/\">Go to the start page</a></p></body></html>";
-    (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }

@@ -20,8 +20,8 @@ use latchkey_core::{
     store::{FamilyLifetimes, SessionStore, Store, StoreError},
 };
 use leptos::prelude::*;
-use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
+use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
 use tower_sessions::{
     cookie::{time::Duration as CookieDuration, SameSite},
     Expiry, SessionManagerLayer,
@@ -79,12 +79,21 @@ pub async fn build_state(config: &Config) -> Result<Services, StartupError> {
 
     let issuer = config.public_url.as_str().trim_end_matches('/').to_owned();
     let keys = KeyRing::load(store, issuer, config.jwt_audience.clone(), config.access_token_ttl).await?;
-    let lifetimes =
-        FamilyLifetimes { idle: config.refresh_token_idle_timeout, max: config.refresh_token_max_lifetime };
+    let lifetimes = FamilyLifetimes {
+        idle: config.refresh_token_idle_timeout,
+        max: config.refresh_token_max_lifetime,
+    };
     let auth = ApiAuth::new(accounts.clone(), keys, lifetimes);
-    let api = api::ApiState { accounts: accounts.clone(), auth, refresh_cookie_max_age: config.refresh_token_max_lifetime };
+    let api = api::ApiState {
+        accounts: accounts.clone(),
+        auth,
+        refresh_cookie_max_age: config.refresh_token_max_lifetime,
+    };
 
-    Ok(Services { app: AppState { accounts }, api })
+    Ok(Services {
+        app: AppState { accounts },
+        api,
+    })
 }
 
 /// Returns the app's routes, generated once per process.
@@ -102,7 +111,8 @@ fn route_list() -> Vec<AxumRouteListing> {
 /// the session and header layers around them.
 pub fn router(config: &Config, services: Services, leptos_options: LeptosOptions) -> Router {
     let state = services.app;
-    let idle_timeout = CookieDuration::seconds(i64::try_from(config.session_idle_timeout.as_secs()).unwrap_or(i64::MAX));
+    let idle_timeout =
+        CookieDuration::seconds(i64::try_from(config.session_idle_timeout.as_secs()).unwrap_or(i64::MAX));
     // Secure is set even over plain HTTP: browsers accept it from
     // http://localhost and 127.0.0.1, and anywhere else the site must be
     // served over HTTPS. Lax keeps the cookie off cross-site POSTs while

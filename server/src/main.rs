@@ -68,7 +68,11 @@ async fn serve() -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|error| format!("could not listen on {address}: {error}; set LEPTOS_SITE_ADDR to a free address"))?;
-    let mail = if config.smtp_url.is_some() { "SMTP".to_owned() } else { format!("outbox {}", config.mail_outbox_dir.display()) };
+    let mail = if config.smtp_url.is_some() {
+        "SMTP".to_owned()
+    } else {
+        format!("outbox {}", config.mail_outbox_dir.display())
+    };
     tracing::info!(%address, public_url = %config.public_url, %mail, "Latchkey listening");
 
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
@@ -80,7 +84,13 @@ async fn serve() -> Result<(), String> {
 async fn rotate_signing_key() -> Result<(), String> {
     let config = Config::from_env().map_err(|error| error.to_string())?;
     let services = server::build_state(&config).await.map_err(|error| error.to_string())?;
-    let kid = services.api.auth.keys().rotate().await.map_err(|error| error.to_string())?;
+    let kid = services
+        .api
+        .auth
+        .keys()
+        .rotate()
+        .await
+        .map_err(|error| error.to_string())?;
     println!("new signing key {kid}; running servers pick it up within a minute");
     Ok(())
 }
@@ -101,9 +111,15 @@ async fn grant_admin(email: &str) -> Result<(), String> {
     if !roles.contains(&Role::Admin) {
         roles.push(Role::Admin);
     }
-    store.set_user_roles(&user_id, &roles).await.map_err(|error| error.to_string())?;
+    store
+        .set_user_roles(&user_id, &roles)
+        .await
+        .map_err(|error| error.to_string())?;
     tracing::info!(user.id = %user_id, "admin role granted from the command line");
-    println!("{email} now has the roles: {}", roles.iter().map(|role| role.as_str()).collect::<Vec<_>>().join(", "));
+    println!(
+        "{email} now has the roles: {}",
+        roles.iter().map(|role| role.as_str()).collect::<Vec<_>>().join(", ")
+    );
     Ok(())
 }
 

@@ -20,10 +20,16 @@ async fn register_verify_login_account_logout() {
     assert_eq!(registered.status, StatusCode::FOUND);
     assert_eq!(registered.location, "/register/check-email");
     assert!(registered.set_cookie.is_none(), "registration must not start a session");
-    assert!(server.page_text("/register/check-email", None).await.contains("Check your email"));
+    assert!(server
+        .page_text("/register/check-email", None)
+        .await
+        .contains("Check your email"));
 
     let stored: (String, String, Option<i64>) =
-        sqlx::query_as("SELECT email, password_hash, email_verified_at FROM users").fetch_one(&server.db).await.unwrap();
+        sqlx::query_as("SELECT email, password_hash, email_verified_at FROM users")
+            .fetch_one(&server.db)
+            .await
+            .unwrap();
     assert_eq!(stored.0, "ann@example.com");
     assert!(stored.1.starts_with("$argon2id$v=19$"), "{}", stored.1);
     assert!(!stored.1.contains(PASSWORD));
@@ -31,13 +37,29 @@ async fn register_verify_login_account_logout() {
 
     let token = server.latest_token_for("ann@example.com");
     let verify_page = server.page_text(&format!("/verify-email?token={token}"), None).await;
-    assert!(verify_page.contains("Verify email"), "the GET shows a button and spends nothing");
-    assert_eq!(server.count("SELECT COUNT(*) FROM email_verification_tokens WHERE used_at IS NULL").await, 1);
+    assert!(
+        verify_page.contains("Verify email"),
+        "the GET shows a button and spends nothing"
+    );
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM email_verification_tokens WHERE used_at IS NULL")
+            .await,
+        1
+    );
 
     let verified = server.verify(&token).await;
     assert_eq!(verified.location, "/verify-email?verified=1");
-    assert!(server.page_text("/verify-email?verified=1", None).await.contains("Your email address is verified"));
-    assert_eq!(server.count("SELECT COUNT(*) FROM users WHERE email_verified_at IS NOT NULL").await, 1);
+    assert!(server
+        .page_text("/verify-email?verified=1", None)
+        .await
+        .contains("Your email address is verified"));
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM users WHERE email_verified_at IS NOT NULL")
+            .await,
+        1
+    );
 
     let login = server.log_in("ANN@example.com", PASSWORD, None).await;
     assert_eq!(login.status, StatusCode::FOUND);
@@ -78,14 +100,23 @@ async fn session_cookie_attributes() {
     assert!(attributes.contains(&"Secure"), "{header}");
     assert!(attributes.contains(&"SameSite=Lax"), "{header}");
     assert!(attributes.contains(&"Path=/"), "{header}");
-    assert!(attributes.contains(&"Max-Age=3600"), "idle timeout of one hour: {header}");
-    assert!(!attributes.iter().any(|attribute| attribute.starts_with("Domain")), "{header}");
+    assert!(
+        attributes.contains(&"Max-Age=3600"),
+        "idle timeout of one hour: {header}"
+    );
+    assert!(
+        !attributes.iter().any(|attribute| attribute.starts_with("Domain")),
+        "{header}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cookie_name_takes_host_prefix_over_https() {
     let server = TestServer::start_with(&[("PUBLIC_URL", "https://auth.example.com")]).await;
-    assert_eq!(server.register("ann@example.com", "Ann", PASSWORD).await.location, "/register/check-email");
+    assert_eq!(
+        server.register("ann@example.com", "Ann", PASSWORD).await.location,
+        "/register/check-email"
+    );
     let token = server.latest_token_for("ann@example.com");
     server.verify(&token).await;
     let login = server.log_in("ann@example.com", PASSWORD, None).await;
@@ -117,12 +148,18 @@ async fn sessions_are_stored_by_hash_with_user() {
     let id = cookie.split_once('=').unwrap().1;
 
     let rows: Vec<(Vec<u8>, Option<String>, Option<String>)> =
-        sqlx::query_as("SELECT id_hash, user_id, ip FROM sessions").fetch_all(&server.db).await.unwrap();
+        sqlx::query_as("SELECT id_hash, user_id, ip FROM sessions")
+            .fetch_all(&server.db)
+            .await
+            .unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].0, TokenHash::of(id).as_bytes());
     assert!(rows[0].1.is_some(), "the row names its user");
     assert_eq!(rows[0].2.as_deref(), Some("127.0.0.1"));
-    let data: String = sqlx::query_scalar("SELECT data FROM sessions").fetch_one(&server.db).await.unwrap();
+    let data: String = sqlx::query_scalar("SELECT data FROM sessions")
+        .fetch_one(&server.db)
+        .await
+        .unwrap();
     assert!(!data.contains(id));
 }
 
@@ -143,9 +180,18 @@ async fn register_rejects_bad_input_and_stores_nothing() {
     for (email, name, password, bad_field) in cases {
         let answer = server.register(email, name, password).await;
         assert_eq!(answer.status, StatusCode::FOUND);
-        assert!(answer.location.starts_with(&server.url("/register?")), "{}", answer.location);
+        assert!(
+            answer.location.starts_with(&server.url("/register?")),
+            "{}",
+            answer.location
+        );
         assert!(!answer.location.contains(password), "the password is never echoed");
-        let Some(AppError::Invalid { errors, email: echoed_email, display_name }) = answer.error() else {
+        let Some(AppError::Invalid {
+            errors,
+            email: echoed_email,
+            display_name,
+        }) = answer.error()
+        else {
             panic!("expected field errors for {bad_field}, got {:?}", answer.error());
         };
         assert!(errors.get(bad_field).is_some(), "{bad_field}: {errors:?}");
@@ -166,7 +212,10 @@ async fn register_page_shows_errors_beside_fields() {
     let page = answer.location.trim_start_matches(&server.base).to_owned();
     let html = server.page_text(&page, None).await;
 
-    assert!(html.contains("Enter an email address such as name@example.com."), "{html}");
+    assert!(
+        html.contains("Enter an email address such as name@example.com."),
+        "{html}"
+    );
     assert!(html.contains("Use at least 8 characters."));
     assert!(html.contains(r#"value="nope""#), "the email stays filled");
     assert!(html.contains(r#"value="Ann""#), "the display name stays filled");
@@ -181,7 +230,10 @@ async fn register_existing_email_answers_the_same() {
     let again = server.register(" ANN@example.com", "Someone", "another password").await;
     assert_eq!(again.location, "/register/check-email");
     assert_eq!(server.count("SELECT COUNT(*) FROM users").await, 1);
-    let name: String = sqlx::query_scalar("SELECT display_name FROM users").fetch_one(&server.db).await.unwrap();
+    let name: String = sqlx::query_scalar("SELECT display_name FROM users")
+        .fetch_one(&server.db)
+        .await
+        .unwrap();
     assert_eq!(name, "Ann", "the existing account is untouched");
 
     let mails = common::mail::read_outbox(&server.outbox);
@@ -205,9 +257,16 @@ async fn login_failures_look_alike() {
         assert!(answer.set_cookie.is_none(), "no session for a failed login");
     }
     assert_eq!(wrong_password.location, unknown_email.location);
-    assert_eq!(server.count("SELECT COUNT(*) FROM sessions WHERE user_id IS NOT NULL").await, 1);
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM sessions WHERE user_id IS NOT NULL")
+            .await,
+        1
+    );
 
-    let html = server.page_text(wrong_password.location.trim_start_matches(&server.base), None).await;
+    let html = server
+        .page_text(wrong_password.location.trim_start_matches(&server.base), None)
+        .await;
     assert!(html.contains("Wrong email or password."));
 }
 
@@ -217,20 +276,34 @@ async fn login_unverified_offers_resend() {
     server.register("ann@example.com", "Ann", PASSWORD).await;
 
     let answer = server.log_in("ann@example.com", PASSWORD, None).await;
-    assert_eq!(answer.error(), Some(AppError::EmailNotVerified { email: "ann@example.com".to_owned() }));
+    assert_eq!(
+        answer.error(),
+        Some(AppError::EmailNotVerified {
+            email: "ann@example.com".to_owned()
+        })
+    );
     assert!(answer.set_cookie.is_none());
 
-    let html = server.page_text(answer.location.trim_start_matches(&server.base), None).await;
+    let html = server
+        .page_text(answer.location.trim_start_matches(&server.base), None)
+        .await;
     assert!(html.contains("not verified"), "{html}");
     assert!(html.contains("Resend verification email"));
 
     let before = common::mail::read_outbox(&server.outbox).len();
-    let resent = server.submit("/login", "resend_verification", &[("email", "ann@example.com")], None).await;
+    let resent = server
+        .submit("/login", "resend_verification", &[("email", "ann@example.com")], None)
+        .await;
     assert_eq!(resent.location, "/login?resent=1");
     assert_eq!(common::mail::read_outbox(&server.outbox).len(), before + 1);
 
-    let unknown = server.submit("/login", "resend_verification", &[("email", "bob@example.com")], None).await;
-    assert_eq!(unknown.location, "/login?resent=1", "same answer for an unknown address");
+    let unknown = server
+        .submit("/login", "resend_verification", &[("email", "bob@example.com")], None)
+        .await;
+    assert_eq!(
+        unknown.location, "/login?resent=1",
+        "same answer for an unknown address"
+    );
     assert_eq!(common::mail::read_outbox(&server.outbox).len(), before + 1);
 }
 
@@ -251,7 +324,9 @@ async fn verification_token_is_single_use() {
     assert_eq!(server.verify(&token).await.location, "/verify-email?verified=1");
     let second = server.verify(&token).await;
     assert_eq!(second.error(), Some(AppError::TokenUsed));
-    let html = server.page_text(second.location.trim_start_matches(&server.base), None).await;
+    let html = server
+        .page_text(second.location.trim_start_matches(&server.base), None)
+        .await;
     assert!(html.contains("already been used"));
 }
 
@@ -281,17 +356,30 @@ async fn expired_token_offers_a_new_link() {
 
     let expired = server.verify(&token).await;
     assert_eq!(expired.error(), Some(AppError::TokenExpired));
-    assert_eq!(server.count("SELECT COUNT(*) FROM users WHERE email_verified_at IS NULL").await, 1);
-    let html = server.page_text(expired.location.trim_start_matches(&server.base), None).await;
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM users WHERE email_verified_at IS NULL")
+            .await,
+        1
+    );
+    let html = server
+        .page_text(expired.location.trim_start_matches(&server.base), None)
+        .await;
     assert!(html.contains("expired"));
     assert!(html.contains("Send a new link"));
 
     let page = format!("/verify-email?token={token}");
-    let resent = server.submit(&page, "resend_verification_link", &[("token", &token)], None).await;
+    let resent = server
+        .submit(&page, "resend_verification_link", &[("token", &token)], None)
+        .await;
     assert_eq!(resent.location, "/verify-email?resent=1");
     let fresh = server.latest_token_for("ann@example.com");
     assert_ne!(fresh, token);
-    assert_eq!(server.verify(&token).await.error(), Some(AppError::TokenInvalid), "the old link is replaced");
+    assert_eq!(
+        server.verify(&token).await.error(),
+        Some(AppError::TokenInvalid),
+        "the old link is replaced"
+    );
     assert_eq!(server.verify(&fresh).await.location, "/verify-email?verified=1");
 }
 
@@ -332,21 +420,40 @@ async fn display_name_edit() {
     let server = TestServer::start().await;
     let cookie = server.verified_login("ann@example.com").await;
 
-    let saved = server.submit("/account", "update_display_name", &[("display_name", "  Ann B. ")], Some(&cookie)).await;
+    let saved = server
+        .submit(
+            "/account",
+            "update_display_name",
+            &[("display_name", "  Ann B. ")],
+            Some(&cookie),
+        )
+        .await;
     assert_eq!(saved.location, "/account?saved=1");
     let html = server.page_text("/account?saved=1", Some(&cookie)).await;
     assert!(html.contains(r#"data-testid="display-name">Ann B.<"#));
     assert!(html.contains("Display name saved."));
 
     for bad in ["", "   ", &"n".repeat(101)] {
-        let answer = server.submit("/account", "update_display_name", &[("display_name", bad)], Some(&cookie)).await;
+        let answer = server
+            .submit(
+                "/account",
+                "update_display_name",
+                &[("display_name", bad)],
+                Some(&cookie),
+            )
+            .await;
         let error = answer.error().expect("an error");
         assert!(error.field(field::DISPLAY_NAME).is_some(), "{bad:?}: {error:?}");
     }
-    let name: String = sqlx::query_scalar("SELECT display_name FROM users").fetch_one(&server.db).await.unwrap();
+    let name: String = sqlx::query_scalar("SELECT display_name FROM users")
+        .fetch_one(&server.db)
+        .await
+        .unwrap();
     assert_eq!(name, "Ann B.", "rejected edits leave the name intact");
 
-    let anonymous = server.submit("/account", "update_display_name", &[("display_name", "Eve")], None).await;
+    let anonymous = server
+        .submit("/account", "update_display_name", &[("display_name", "Eve")], None)
+        .await;
     assert_eq!(anonymous.error(), Some(AppError::NotLoggedIn));
 }
 
@@ -354,13 +461,31 @@ async fn display_name_edit() {
 async fn idle_and_absolute_expiry_end_sessions() {
     let server = TestServer::start().await;
     let idle = server.verified_login("ann@example.com").await;
-    sqlx::query("UPDATE sessions SET expires_at = strftime('%s','now') - 1").execute(&server.db).await.unwrap();
-    assert_eq!(server.get("/account", Some(&idle)).await.status(), StatusCode::FOUND, "idle session ended");
+    sqlx::query("UPDATE sessions SET expires_at = strftime('%s','now') - 1")
+        .execute(&server.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        server.get("/account", Some(&idle)).await.status(),
+        StatusCode::FOUND,
+        "idle session ended"
+    );
 
-    let old = server.log_in("ann@example.com", PASSWORD, None).await.cookie_pair().unwrap();
+    let old = server
+        .log_in("ann@example.com", PASSWORD, None)
+        .await
+        .cookie_pair()
+        .unwrap();
     assert_eq!(server.get("/account", Some(&old)).await.status(), StatusCode::OK);
-    sqlx::query("UPDATE sessions SET created_at = created_at - 8 * 86400").execute(&server.db).await.unwrap();
-    assert_eq!(server.get("/account", Some(&old)).await.status(), StatusCode::FOUND, "older than 7 days");
+    sqlx::query("UPDATE sessions SET created_at = created_at - 8 * 86400")
+        .execute(&server.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        server.get("/account", Some(&old)).await.status(),
+        StatusCode::FOUND,
+        "older than 7 days"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -378,14 +503,35 @@ async fn login_rehashes_outdated_password_hash() {
     let server = TestServer::start().await;
     server.verified_login("ann@example.com").await;
 
-    let old_params = HashParams { memory_kib: 512, iterations: 1, parallelism: 1 };
-    let old_hash = PasswordHasher::new(old_params, 1).unwrap().hash(PASSWORD).await.unwrap();
-    sqlx::query("UPDATE users SET password_hash = ?").bind(&old_hash).execute(&server.db).await.unwrap();
+    let old_params = HashParams {
+        memory_kib: 512,
+        iterations: 1,
+        parallelism: 1,
+    };
+    let old_hash = PasswordHasher::new(old_params, 1)
+        .unwrap()
+        .hash(PASSWORD)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE users SET password_hash = ?")
+        .bind(&old_hash)
+        .execute(&server.db)
+        .await
+        .unwrap();
 
-    assert_eq!(server.log_in("ann@example.com", PASSWORD, None).await.location, "/account");
-    let stored: String = sqlx::query_scalar("SELECT password_hash FROM users").fetch_one(&server.db).await.unwrap();
+    assert_eq!(
+        server.log_in("ann@example.com", PASSWORD, None).await.location,
+        "/account"
+    );
+    let stored: String = sqlx::query_scalar("SELECT password_hash FROM users")
+        .fetch_one(&server.db)
+        .await
+        .unwrap();
     assert!(stored.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{stored}");
-    assert_eq!(server.log_in("ann@example.com", PASSWORD, None).await.location, "/account");
+    assert_eq!(
+        server.log_in("ann@example.com", PASSWORD, None).await.location,
+        "/account"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -405,6 +551,12 @@ async fn pages_carry_security_headers() {
         let headers = response.headers();
         assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(headers["referrer-policy"], "same-origin", "{path}");
-        assert!(headers["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"), "{path}");
+        assert!(
+            headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'"),
+            "{path}"
+        );
     }
 }

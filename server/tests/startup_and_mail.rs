@@ -31,8 +31,14 @@ fn invalid_settings_stop_the_server_with_the_variable_named() {
             .expect("run latchkey");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{variable}={value} must stop the server");
-        assert!(stderr.contains(&format!("latchkey: {variable} is invalid")), "{variable}: {stderr}");
-        assert!(!dir.path().join("data").exists(), "nothing is created before the settings are valid");
+        assert!(
+            stderr.contains(&format!("latchkey: {variable} is invalid")),
+            "{variable}: {stderr}"
+        );
+        assert!(
+            !dir.path().join("data").exists(),
+            "nothing is created before the settings are valid"
+        );
     }
 }
 
@@ -45,13 +51,20 @@ struct SmtpServer {
 
 impl SmtpServer {
     fn start() -> Self {
-        let python = std::env::var("SMTP_SERVER_PYTHON").expect(
-            "SMTP_SERVER_PYTHON must name a Python with aiosmtpd installed; `make test` sets it up",
-        );
+        let python = std::env::var("SMTP_SERVER_PYTHON")
+            .expect("SMTP_SERVER_PYTHON must name a Python with aiosmtpd installed; `make test` sets it up");
         let port = free_port();
         let maildir = tempfile::tempdir().unwrap();
         let child = Command::new(python)
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
             .arg(maildir.path().join("mail"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -78,7 +91,11 @@ impl Drop for SmtpServer {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn wait_for_mail(smtp: &SmtpServer, count: usize) -> Vec<common::mail::ReceivedMail> {
@@ -88,7 +105,11 @@ async fn wait_for_mail(smtp: &SmtpServer, count: usize) -> Vec<common::mail::Rec
         if mails.len() >= count {
             return mails;
         }
-        assert!(started.elapsed() < Duration::from_secs(15), "expected {count} mails, got {}", mails.len());
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "expected {count} mails, got {}",
+            mails.len()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -97,20 +118,41 @@ async fn wait_for_mail(smtp: &SmtpServer, count: usize) -> Vec<common::mail::Rec
 async fn verification_mail_arrives_over_smtp() {
     let smtp = SmtpServer::start();
     let smtp_url = format!("smtp://127.0.0.1:{}?tls=none", smtp.port);
-    let server = TestServer::start_with(&[("SMTP_URL", &smtp_url), ("MAIL_FROM", "Latchkey <no-reply@latchkey.test>")]).await;
+    let server = TestServer::start_with(&[
+        ("SMTP_URL", &smtp_url),
+        ("MAIL_FROM", "Latchkey <no-reply@latchkey.test>"),
+    ])
+    .await;
 
-    assert_eq!(server.register("ann@example.com", "Ann <b>", PASSWORD).await.location, "/register/check-email");
+    assert_eq!(
+        server.register("ann@example.com", "Ann <b>", PASSWORD).await.location,
+        "/register/check-email"
+    );
     let mails = wait_for_mail(&smtp, 1).await;
     let mail = &mails[0];
     assert_eq!(mail.to, "ann@example.com");
     assert_eq!(mail.subject, "Verify your email address");
-    assert!(mail.text.contains(&format!("{}/verify-email?token=", server.base)), "{}", mail.text);
-    assert!(mail.html.contains("Ann &lt;b&gt;"), "the name is escaped in HTML: {}", mail.html);
-    assert!(!Path::new(&server.outbox).exists(), "with SMTP configured nothing goes to the outbox");
+    assert!(
+        mail.text.contains(&format!("{}/verify-email?token=", server.base)),
+        "{}",
+        mail.text
+    );
+    assert!(
+        mail.html.contains("Ann &lt;b&gt;"),
+        "the name is escaped in HTML: {}",
+        mail.html
+    );
+    assert!(
+        !Path::new(&server.outbox).exists(),
+        "with SMTP configured nothing goes to the outbox"
+    );
 
     let token = mail.token().unwrap();
     assert_eq!(server.verify(&token).await.location, "/verify-email?verified=1");
-    assert_eq!(server.log_in("ann@example.com", PASSWORD, None).await.location, "/account");
+    assert_eq!(
+        server.log_in("ann@example.com", PASSWORD, None).await.location,
+        "/account"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,7 +182,10 @@ async fn logs_carry_no_secrets() {
         .env_clear()
         .env("LEPTOS_OUTPUT_NAME", "latchkey")
         .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
-        .env("DATABASE_URL", format!("sqlite://{}", dir.path().join("latchkey.db").display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("latchkey.db").display()),
+        )
         .env("MAIL_OUTBOX_DIR", &outbox)
         .env("ARGON2_MEMORY_KIB", "1024")
         .env("ARGON2_ITERATIONS", "1")
@@ -155,7 +200,10 @@ async fn logs_carry_no_secrets() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let post = |path: &str, body: String, cookie: Option<String>| {
         let mut request = client
             .post(format!("{base}{path}"))
@@ -169,25 +217,55 @@ async fn logs_carry_no_secrets() {
         request.send()
     };
     let secret_password = "unmistakable-secret-password";
-    post("/fn/register", format!("email=ann%40example.com&display_name=Ann&password={secret_password}"), None)
+    post(
+        "/fn/register",
+        format!("email=ann%40example.com&display_name=Ann&password={secret_password}"),
+        None,
+    )
+    .await
+    .unwrap();
+    let token = read_dir_mails(&outbox)
+        .last()
+        .expect("verification mail")
+        .token()
+        .unwrap();
+    client
+        .get(format!("{base}/verify-email?token={token}"))
+        .send()
         .await
         .unwrap();
-    let token = read_dir_mails(&outbox).last().expect("verification mail").token().unwrap();
-    client.get(format!("{base}/verify-email?token={token}")).send().await.unwrap();
     post("/fn/verify_email", format!("token={token}"), None).await.unwrap();
-    let login = post("/fn/log_in", format!("email=ann%40example.com&password={secret_password}"), None)
+    let login = post(
+        "/fn/log_in",
+        format!("email=ann%40example.com&password={secret_password}"),
+        None,
+    )
+    .await
+    .unwrap();
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let session_id = cookie.split_once('=').unwrap().1.to_owned();
+    let account = client
+        .get(format!("{base}/account"))
+        .header("cookie", &cookie)
+        .send()
         .await
         .unwrap();
-    let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-    let session_id = cookie.split_once('=').unwrap().1.to_owned();
-    let account = client.get(format!("{base}/account")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(account.status(), reqwest::StatusCode::OK);
     post("/fn/log_out", String::new(), Some(cookie)).await.unwrap();
 
     let _ = child.kill();
     let _ = child.wait();
     let output = std::fs::read_to_string(&log_path).unwrap();
-    assert!(output.contains("account registered"), "the log is being written: {output}");
+    assert!(
+        output.contains("account registered"),
+        "the log is being written: {output}"
+    );
     assert!(!output.contains(secret_password), "password in the log");
     assert!(!output.contains(&token), "verification token in the log");
     assert!(!output.contains(&session_id), "session id in the log");
@@ -198,7 +276,10 @@ fn subcommand(dir: &Path, arguments: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .current_dir(dir)
         .env_clear()
-        .env("DATABASE_URL", format!("sqlite://{}", dir.join("latchkey.db").display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.join("latchkey.db").display()),
+        )
         .env("MAIL_OUTBOX_DIR", dir.join("outbox"))
         .args(arguments)
         .output()
@@ -214,9 +295,17 @@ async fn subcommands_rotate_keys_and_grant_admin() {
     let rotated = subcommand(dir, &["rotate-signing-key"]);
     assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
     assert_eq!(server.count("SELECT COUNT(*) FROM signing_keys").await, 2);
-    assert_eq!(server.count("SELECT COUNT(*) FROM signing_keys WHERE retired_at IS NULL").await, 1);
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM signing_keys WHERE retired_at IS NULL")
+            .await,
+        1
+    );
     let stdout = String::from_utf8_lossy(&rotated.stdout);
-    let private_keys: Vec<Vec<u8>> = sqlx::query_scalar("SELECT private_key FROM signing_keys").fetch_all(&server.db).await.unwrap();
+    let private_keys: Vec<Vec<u8>> = sqlx::query_scalar("SELECT private_key FROM signing_keys")
+        .fetch_all(&server.db)
+        .await
+        .unwrap();
     for key in private_keys {
         use base64::Engine;
         let encoded = base64::engine::general_purpose::STANDARD.encode(&key);

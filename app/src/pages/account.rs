@@ -42,9 +42,7 @@ fn AccountDetails(
             || (update.value().get().is_none() && query.read().get("saved").as_deref() == Some("1"))
     };
     let name_message = Signal::derive(move || update_error().and_then(|error| error.field(field::DISPLAY_NAME)));
-    let other_error = move || {
-        update_error().filter(|error| !matches!(error, AppError::Invalid { .. }))
-    };
+    let other_error = move || update_error().filter(|error| !matches!(error, AppError::Invalid { .. }));
     let current_name = account.display_name.clone();
     let shown_name = Signal::derive(move || match update_error() {
         Some(AppError::Invalid { display_name, .. }) => display_name,

@@ -28,9 +28,16 @@ pub struct NewApiSession<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
     /// The token was current; it is spent and its successor stored.
-    Rotated { user_id: UserId, family_id: String, scope: String },
+    Rotated {
+        user_id: UserId,
+        family_id: String,
+        scope: String,
+    },
     /// The token had been spent before. Its family has been revoked.
-    Reused { user_id: UserId, family_id: String },
+    Reused {
+        user_id: UserId,
+        family_id: String,
+    },
     /// The family is past its idle or absolute lifetime.
     Expired,
     Unknown,
@@ -112,9 +119,15 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(Rotation::Unknown);
             };
-            sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(&key).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+                .bind(&key)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
-            return Ok(Rotation::Reused { user_id: UserId(user_id), family_id });
+            return Ok(Rotation::Reused {
+                user_id: UserId(user_id),
+                family_id,
+            });
         };
 
         let family: Option<(String, String, String, i64, i64)> = sqlx::query_as(
@@ -132,7 +145,10 @@ impl Store {
         let now_seconds = unix_seconds(now);
         let deadline = created_at.saturating_add(seconds(lifetimes.max));
         if expires_at <= now_seconds || deadline <= now_seconds {
-            sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(&session_key).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+                .bind(&session_key)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             return Ok(Rotation::Expired);
         }
@@ -150,7 +166,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(Rotation::Rotated { user_id: UserId(user_id), family_id, scope })
+        Ok(Rotation::Rotated {
+            user_id: UserId(user_id),
+            family_id,
+            scope,
+        })
     }
 
     /// Returns the owner of a live token family.

@@ -19,7 +19,14 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(|(id, name, email, created_at)| Ok(Contact { id, name, email, created_at: from_unix_seconds(created_at)? }))
+            .map(|(id, name, email, created_at)| {
+                Ok(Contact {
+                    id,
+                    name,
+                    email,
+                    created_at: from_unix_seconds(created_at)?,
+                })
+            })
             .collect()
     }
 
@@ -39,6 +46,11 @@ impl Store {
             .bind(unix_seconds(now))
             .execute(&self.pool)
             .await?;
-        Ok(Contact { id, name: name.to_owned(), email: email.map(str::to_owned), created_at: from_unix_seconds(unix_seconds(now))? })
+        Ok(Contact {
+            id,
+            name: name.to_owned(),
+            email: email.map(str::to_owned),
+            created_at: from_unix_seconds(unix_seconds(now))?,
+        })
     }
 }

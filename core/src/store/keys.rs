@@ -15,7 +15,10 @@ pub struct SigningKeyRow {
 
 impl std::fmt::Debug for SigningKeyRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKeyRow").field("kid", &self.kid).field("retired_at", &self.retired_at).finish_non_exhaustive()
+        f.debug_struct("SigningKeyRow")
+            .field("kid", &self.kid)
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
     }
 }
 

@@ -72,7 +72,10 @@ impl Store {
             })?;
         }
 
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
         SQLITE_MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
     }

@@ -55,7 +55,10 @@ impl Store {
         if exists.is_none() {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM user_roles WHERE user_id = ?").bind(user_id.as_str()).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM user_roles WHERE user_id = ?")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?;
         for role in roles {
             sqlx::query("INSERT INTO user_roles (user_id, role) VALUES (?, ?)")
                 .bind(user_id.as_str())

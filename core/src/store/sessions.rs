@@ -72,8 +72,7 @@ impl Columns {
         let text = |key: &str| record.data.get(key).and_then(|value| value.as_str()).map(str::to_owned);
         let user_agent = text(SESSION_KEY_USER_AGENT).map(|agent| truncate(agent, USER_AGENT_MAX_BYTES));
         Ok(Self {
-            data: serde_json::to_string(&record.data)
-                .map_err(|err| session_store::Error::Encode(err.to_string()))?,
+            data: serde_json::to_string(&record.data).map_err(|err| session_store::Error::Encode(err.to_string()))?,
             user_id: text(SESSION_KEY_USER_ID),
             ip: text(SESSION_KEY_IP),
             user_agent,
@@ -229,9 +228,12 @@ impl TowerSessionStore for SessionStore {
             return Ok(None);
         };
         let data = serde_json::from_str(&data).map_err(|err| session_store::Error::Decode(err.to_string()))?;
-        let expiry_date =
-            from_unix_seconds(expires_at).map_err(|err| session_store::Error::Decode(err.to_string()))?;
-        Ok(Some(Record { id: *id, data, expiry_date }))
+        let expiry_date = from_unix_seconds(expires_at).map_err(|err| session_store::Error::Decode(err.to_string()))?;
+        Ok(Some(Record {
+            id: *id,
+            data,
+            expiry_date,
+        }))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {

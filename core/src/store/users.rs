@@ -47,7 +47,9 @@ pub struct StoredCredentials {
 
 impl std::fmt::Debug for StoredCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredCredentials").field("user", &self.user).finish_non_exhaustive()
+        f.debug_struct("StoredCredentials")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
     }
 }
 
@@ -76,7 +78,10 @@ impl UserRow {
             email_verified_at: self.email_verified_at.map(from_unix_seconds).transpose()?,
             created_at: from_unix_seconds(self.created_at)?,
         };
-        Ok(StoredCredentials { user, password_hash: self.password_hash })
+        Ok(StoredCredentials {
+            user,
+            password_hash: self.password_hash,
+        })
     }
 }
 
@@ -85,11 +90,7 @@ const USER_COLUMNS: &str = "id, email, display_name, password_hash, email_verifi
 impl Store {
     /// Inserts a user with the `viewer` role. Returns `Ok(None)` when the email already has an
     /// account.
-    pub async fn insert_user(
-        &self,
-        new: &NewUser<'_>,
-        now: OffsetDateTime,
-    ) -> Result<Option<User>, StoreError> {
+    pub async fn insert_user(&self, new: &NewUser<'_>, now: OffsetDateTime) -> Result<Option<User>, StoreError> {
         let id = UserId::generate();
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
@@ -114,10 +115,10 @@ impl Store {
                     .await?;
                 tx.commit().await?;
                 Ok(Some(User {
-                id,
-                email: new.email.to_owned(),
-                display_name: new.display_name.to_owned(),
-                email_verified_at: None,
+                    id,
+                    email: new.email.to_owned(),
+                    display_name: new.display_name.to_owned(),
+                    email_verified_at: None,
                     created_at: from_unix_seconds(unix_seconds(now))?,
                 }))
             }
@@ -127,10 +128,7 @@ impl Store {
     }
 
     /// Finds an account by its canonical email.
-    pub async fn find_credentials_by_email(
-        &self,
-        email: &str,
-    ) -> Result<Option<StoredCredentials>, StoreError> {
+    pub async fn find_credentials_by_email(&self, email: &str) -> Result<Option<StoredCredentials>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?");
         let row: Option<UserRow> = sqlx::query_as(&sql).bind(email).fetch_optional(&self.pool).await?;
         row.map(UserRow::into_credentials).transpose()
@@ -138,8 +136,14 @@ impl Store {
 
     pub async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?");
-        let row: Option<UserRow> = sqlx::query_as(&sql).bind(id.as_str()).fetch_optional(&self.pool).await?;
-        Ok(row.map(UserRow::into_credentials).transpose()?.map(|credentials| credentials.user))
+        let row: Option<UserRow> = sqlx::query_as(&sql)
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(UserRow::into_credentials)
+            .transpose()?
+            .map(|credentials| credentials.user))
     }
 
     /// Replaces a password hash, e.g. after a login rehashed it with current
@@ -152,15 +156,14 @@ impl Store {
         new_hash: &str,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?",
-        )
-        .bind(new_hash)
-        .bind(unix_seconds(now))
-        .bind(id.as_str())
-        .bind(expected_old)
-        .execute(&self.pool)
-        .await?;
+        let result =
+            sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?")
+                .bind(new_hash)
+                .bind(unix_seconds(now))
+                .bind(id.as_str())
+                .bind(expected_old)
+                .execute(&self.pool)
+                .await?;
         Ok(result.rows_affected() == 1)
     }
 

@@ -8,7 +8,9 @@ use crate::token::TokenHash;
 pub enum TokenState {
     /// The token was valid and is now spent; the account is verified.
     Consumed(User),
-    Expired { user_id: UserId },
+    Expired {
+        user_id: UserId,
+    },
     AlreadyUsed,
     Unknown,
 }
@@ -95,7 +97,9 @@ impl Store {
         Ok(match row {
             None => TokenState::Unknown,
             Some((_, Some(_))) => TokenState::AlreadyUsed,
-            Some((user_id, None)) => TokenState::Expired { user_id: UserId(user_id) },
+            Some((user_id, None)) => TokenState::Expired {
+                user_id: UserId(user_id),
+            },
         })
     }
 
@@ -133,8 +137,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
         let store = Store::connect(&url).await.unwrap();
-        let new_user = NewUser { email: "ann@example.com", display_name: "Ann", password_hash: "$argon2id$stub" };
-        let user = store.insert_user(&new_user, OffsetDateTime::now_utc()).await.unwrap().unwrap();
+        let new_user = NewUser {
+            email: "ann@example.com",
+            display_name: "Ann",
+            password_hash: "$argon2id$stub",
+        };
+        let user = store
+            .insert_user(&new_user, OffsetDateTime::now_utc())
+            .await
+            .unwrap()
+            .unwrap();
         (store, user, dir)
     }
 
@@ -143,14 +155,20 @@ mod tests {
         let (store, user, _dir) = store_with_user().await;
         let now = OffsetDateTime::now_utc();
         let token = SecretToken::generate();
-        store.replace_verification_token(&user.id, &token.hash(), now, now + Duration::hours(1)).await.unwrap();
+        store
+            .replace_verification_token(&user.id, &token.hash(), now, now + Duration::hours(1))
+            .await
+            .unwrap();
 
         let TokenState::Consumed(verified) = store.consume_verification_token(&token.hash(), now).await.unwrap() else {
             panic!("the first use consumes the token");
         };
         assert_eq!(verified.id, user.id);
         assert!(verified.is_verified());
-        assert_eq!(store.consume_verification_token(&token.hash(), now).await.unwrap(), TokenState::AlreadyUsed);
+        assert_eq!(
+            store.consume_verification_token(&token.hash(), now).await.unwrap(),
+            TokenState::AlreadyUsed
+        );
     }
 
     #[tokio::test]
@@ -158,16 +176,27 @@ mod tests {
         let (store, user, _dir) = store_with_user().await;
         let issued = OffsetDateTime::now_utc();
         let token = SecretToken::generate();
-        store.replace_verification_token(&user.id, &token.hash(), issued, issued + Duration::hours(24)).await.unwrap();
+        store
+            .replace_verification_token(&user.id, &token.hash(), issued, issued + Duration::hours(24))
+            .await
+            .unwrap();
 
         let at_deadline = issued + Duration::hours(24);
         assert_eq!(
-            store.consume_verification_token(&token.hash(), at_deadline).await.unwrap(),
-            TokenState::Expired { user_id: user.id.clone() }
+            store
+                .consume_verification_token(&token.hash(), at_deadline)
+                .await
+                .unwrap(),
+            TokenState::Expired {
+                user_id: user.id.clone()
+            }
         );
         let just_before = at_deadline - Duration::seconds(1);
         assert!(matches!(
-            store.consume_verification_token(&token.hash(), just_before).await.unwrap(),
+            store
+                .consume_verification_token(&token.hash(), just_before)
+                .await
+                .unwrap(),
             TokenState::Consumed(_)
         ));
     }
@@ -178,12 +207,30 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let first = SecretToken::generate();
         let second = SecretToken::generate();
-        store.replace_verification_token(&user.id, &first.hash(), now, now + Duration::hours(1)).await.unwrap();
-        store.replace_verification_token(&user.id, &second.hash(), now, now + Duration::hours(1)).await.unwrap();
+        store
+            .replace_verification_token(&user.id, &first.hash(), now, now + Duration::hours(1))
+            .await
+            .unwrap();
+        store
+            .replace_verification_token(&user.id, &second.hash(), now, now + Duration::hours(1))
+            .await
+            .unwrap();
 
-        assert_eq!(store.consume_verification_token(&first.hash(), now).await.unwrap(), TokenState::Unknown);
+        assert_eq!(
+            store.consume_verification_token(&first.hash(), now).await.unwrap(),
+            TokenState::Unknown
+        );
         let never_issued = SecretToken::generate();
-        assert_eq!(store.consume_verification_token(&never_issued.hash(), now).await.unwrap(), TokenState::Unknown);
-        assert!(matches!(store.consume_verification_token(&second.hash(), now).await.unwrap(), TokenState::Consumed(_)));
+        assert_eq!(
+            store
+                .consume_verification_token(&never_issued.hash(), now)
+                .await
+                .unwrap(),
+            TokenState::Unknown
+        );
+        assert!(matches!(
+            store.consume_verification_token(&second.hash(), now).await.unwrap(),
+            TokenState::Consumed(_)
+        ));
     }
 }

@@ -86,10 +86,24 @@ pub async fn set_roles(
         return Err(ApiError::NotFound("User"));
     }
     let names: Vec<String> = roles.iter().map(|role| role.as_str().to_owned()).collect();
-    let context = EventContext { ip: client.ip.as_deref(), user_agent: client.user_agent.as_deref() };
+    let context = EventContext {
+        ip: client.ip.as_deref(),
+        user_agent: client.user_agent.as_deref(),
+    };
     let detail = format!("roles set to [{}] by {}", names.join(", "), bearer.0.user_id);
-    store.record_event(Some(&user_id), event::ROLES_CHANGED, &context, Some(&detail), OffsetDateTime::now_utc()).await?;
+    store
+        .record_event(
+            Some(&user_id),
+            event::ROLES_CHANGED,
+            &context,
+            Some(&detail),
+            OffsetDateTime::now_utc(),
+        )
+        .await?;
     tracing::info!(user.id = %user_id, admin.id = %bearer.0.user_id, roles = ?names, "roles changed");
 
-    Ok(Json(RolesResponse { id: user_id.to_string(), roles: names }))
+    Ok(Json(RolesResponse {
+        id: user_id.to_string(),
+        roles: names,
+    }))
 }

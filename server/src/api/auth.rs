@@ -116,7 +116,10 @@ pub struct VerifiedBody {
         (status = 415, description = "Body is not JSON", body = ErrorBody),
     )
 )]
-pub async fn verify_email(State(state): State<ApiState>, ApiJson(body): ApiJson<VerifyEmailRequest>) -> ApiResult<Json<VerifiedBody>> {
+pub async fn verify_email(
+    State(state): State<ApiState>,
+    ApiJson(body): ApiJson<VerifyEmailRequest>,
+) -> ApiResult<Json<VerifiedBody>> {
     check_length("token", &body.token, TOKEN_MAX_CHARS)?;
     state.accounts.verify_email(&body.token).await?;
     Ok(Json(VerifiedBody { email_verified: true }))
@@ -170,7 +173,10 @@ pub async fn login(
 ) -> ApiResult<Response> {
     check_length("email", &body.email, EMAIL_MAX_CHARS)?;
     check_length("password", &body.password, LOGIN_PASSWORD_MAX_CHARS)?;
-    let (_, pair) = state.auth.log_in(&body.email, &body.password, body.scope.as_deref(), &client).await?;
+    let (_, pair) = state
+        .auth
+        .log_in(&body.email, &body.password, body.scope.as_deref(), &client)
+        .await?;
     Ok(token_response(&state, pair, body.refresh_token_cookie))
 }
 
@@ -206,7 +212,11 @@ pub async fn refresh(
     let (presented, via_cookie) = match (body.refresh_token, from_cookie) {
         (Some(token), _) => (token, false),
         (None, Some(token)) => (token, true),
-        (None, None) => return Err(ApiError::invalid("Send refresh_token in the body or the refresh cookie.")),
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "Send refresh_token in the body or the refresh cookie.",
+            ))
+        }
     };
     check_length("refresh_token", &presented, TOKEN_MAX_CHARS)?;
     let pair = state.auth.refresh(&presented, &client).await?;
@@ -256,14 +266,25 @@ pub struct MeResponse {
     )
 )]
 pub async fn me(State(state): State<ApiState>, bearer: Bearer) -> ApiResult<Json<MeResponse>> {
-    let (user, roles) = state.accounts.store().user_with_roles(&bearer.0.user_id).await?.ok_or(ApiError::InvalidToken)?;
+    let (user, roles) = state
+        .accounts
+        .store()
+        .user_with_roles(&bearer.0.user_id)
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
     Ok(Json(MeResponse {
         id: user.id.to_string(),
         email: user.email,
         name: user.display_name,
         email_verified: user.email_verified_at.is_some(),
         roles: roles.iter().map(|role| role.as_str().to_owned()).collect(),
-        scopes: bearer.0.claims.scope.split_ascii_whitespace().map(str::to_owned).collect(),
+        scopes: bearer
+            .0
+            .claims
+            .scope
+            .split_ascii_whitespace()
+            .map(str::to_owned)
+            .collect(),
     }))
 }
 
@@ -278,7 +299,9 @@ fn token_response(state: &ApiState, pair: latchkey_core::api_auth::TokenPair, as
     };
     let mut response = Json(body).into_response();
     // Token responses must not be cached (RFC 6749, section 5.1).
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if as_cookie {
         let max_age = state.refresh_cookie_max_age.as_secs();
         let cookie = format!(
@@ -295,7 +318,10 @@ fn check_length(field: &str, value: &str, max_chars: usize) -> ApiResult<()> {
     if value.chars().count() > max_chars {
         let mut fields = std::collections::BTreeMap::new();
         fields.insert(field.to_owned(), format!("At most {max_chars} characters."));
-        return Err(ApiError::InvalidRequest { message: format!("Invalid field(s): {field}."), fields: Some(fields) });
+        return Err(ApiError::InvalidRequest {
+            message: format!("Invalid field(s): {field}."),
+            fields: Some(fields),
+        });
     }
     Ok(())
 }

@@ -30,7 +30,10 @@ pub struct ErrorBody {
 #[derive(Debug)]
 pub enum ApiError {
     /// Malformed or invalid input (400).
-    InvalidRequest { message: String, fields: Option<BTreeMap<String, String>> },
+    InvalidRequest {
+        message: String,
+        fields: Option<BTreeMap<String, String>>,
+    },
     InvalidScope(String),
     InvalidVerificationToken,
     ExpiredVerificationToken,
@@ -51,61 +54,89 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::InvalidRequest { message: message.into(), fields: None }
+        Self::InvalidRequest {
+            message: message.into(),
+            fields: None,
+        }
     }
 
     /// Field errors with core field names replaced by the API's.
     pub fn fields(errors: &FieldErrors) -> Self {
-        let fields: BTreeMap<String, String> =
-            errors.iter().map(|(field, message)| (api_field_name(field).to_owned(), message.to_owned())).collect();
+        let fields: BTreeMap<String, String> = errors
+            .iter()
+            .map(|(field, message)| (api_field_name(field).to_owned(), message.to_owned()))
+            .collect();
         let names: Vec<&str> = fields.keys().map(String::as_str).collect();
-        Self::InvalidRequest { message: format!("Invalid field(s): {}.", names.join(", ")), fields: Some(fields) }
+        Self::InvalidRequest {
+            message: format!("Invalid field(s): {}.", names.join(", ")),
+            fields: Some(fields),
+        }
     }
 
     fn parts(&self) -> (StatusCode, &'static str, String) {
         match self {
             Self::InvalidRequest { message, .. } => (StatusCode::BAD_REQUEST, "invalid_request", message.clone()),
-            Self::InvalidScope(scope) => {
-                (StatusCode::BAD_REQUEST, "invalid_scope", format!("The scope {scope:?} is not granted to this account."))
-            }
+            Self::InvalidScope(scope) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_scope",
+                format!("The scope {scope:?} is not granted to this account."),
+            ),
             Self::InvalidVerificationToken => (
                 StatusCode::BAD_REQUEST,
                 "invalid_token",
                 "The verification token is invalid, already used or replaced by a newer one.".to_owned(),
             ),
-            Self::ExpiredVerificationToken => {
-                (StatusCode::BAD_REQUEST, "expired_token", "The verification token has expired.".to_owned())
-            }
-            Self::InvalidGrant => {
-                (StatusCode::BAD_REQUEST, "invalid_grant", "The refresh token is invalid, expired or revoked.".to_owned())
-            }
-            Self::InvalidCredentials => {
-                (StatusCode::UNAUTHORIZED, "invalid_credentials", "Wrong email or password.".to_owned())
-            }
-            Self::EmailNotVerified => {
-                (StatusCode::FORBIDDEN, "email_not_verified", "The email address is not verified yet.".to_owned())
-            }
-            Self::MissingToken => {
-                (StatusCode::UNAUTHORIZED, "invalid_token", "An access token is required: send Authorization: Bearer <token>.".to_owned())
-            }
-            Self::InvalidToken => {
-                (StatusCode::UNAUTHORIZED, "invalid_token", "The access token is invalid, expired or revoked.".to_owned())
-            }
-            Self::InsufficientScope(scope) => {
-                (StatusCode::FORBIDDEN, "insufficient_scope", format!("The access token lacks the scope {scope}."))
-            }
+            Self::ExpiredVerificationToken => (
+                StatusCode::BAD_REQUEST,
+                "expired_token",
+                "The verification token has expired.".to_owned(),
+            ),
+            Self::InvalidGrant => (
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "The refresh token is invalid, expired or revoked.".to_owned(),
+            ),
+            Self::InvalidCredentials => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "Wrong email or password.".to_owned(),
+            ),
+            Self::EmailNotVerified => (
+                StatusCode::FORBIDDEN,
+                "email_not_verified",
+                "The email address is not verified yet.".to_owned(),
+            ),
+            Self::MissingToken => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "An access token is required: send Authorization: Bearer <token>.".to_owned(),
+            ),
+            Self::InvalidToken => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "The access token is invalid, expired or revoked.".to_owned(),
+            ),
+            Self::InsufficientScope(scope) => (
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                format!("The access token lacks the scope {scope}."),
+            ),
             Self::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", format!("{what} not found.")),
-            Self::PayloadTooLarge => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is too large.".to_owned())
-            }
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "The request body is too large.".to_owned(),
+            ),
             Self::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "Send the body as JSON with Content-Type: application/json.".to_owned(),
             ),
-            Self::Internal => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side.".to_owned())
-            }
+            Self::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "Something went wrong on our side.".to_owned(),
+            ),
         }
     }
 
@@ -114,9 +145,9 @@ impl ApiError {
         match self {
             Self::MissingToken => Some(r#"Bearer realm="latchkey""#.to_owned()),
             Self::InvalidToken => Some(r#"Bearer realm="latchkey", error="invalid_token""#.to_owned()),
-            Self::InsufficientScope(scope) => {
-                Some(format!(r#"Bearer realm="latchkey", error="insufficient_scope", scope="{scope}""#))
-            }
+            Self::InsufficientScope(scope) => Some(format!(
+                r#"Bearer realm="latchkey", error="insufficient_scope", scope="{scope}""#
+            )),
             _ => None,
         }
     }
@@ -130,7 +161,15 @@ impl IntoResponse for ApiError {
             Self::InvalidRequest { fields, .. } => fields,
             _ => None,
         };
-        let mut response = (status, Json(ErrorBody { error: code.to_owned(), message, fields })).into_response();
+        let mut response = (
+            status,
+            Json(ErrorBody {
+                error: code.to_owned(),
+                message,
+                fields,
+            }),
+        )
+            .into_response();
         if let Some(value) = challenge.and_then(|text| HeaderValue::from_str(&text).ok()) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
         }

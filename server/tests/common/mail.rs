@@ -13,7 +13,9 @@ pub struct ReceivedMail {
 
 impl ReceivedMail {
     pub fn parse(bytes: &[u8], modified: std::time::SystemTime) -> Self {
-        let message = mail_parser::MessageParser::default().parse(bytes).expect("a MIME message");
+        let message = mail_parser::MessageParser::default()
+            .parse(bytes)
+            .expect("a MIME message");
         let to = message
             .to()
             .and_then(|to| to.first())

@@ -44,7 +44,11 @@ pub struct Submitted {
 impl Submitted {
     /// The server function error carried in the redirect URL, if any.
     pub fn error(&self) -> Option<AppError> {
-        let url = url::Url::parse(&format!("http://host{}", self.location.trim_start_matches(|c| c != '/'))).ok()?;
+        let url = url::Url::parse(&format!(
+            "http://host{}",
+            self.location.trim_start_matches(|c| c != '/')
+        ))
+        .ok()?;
         let encoded = url.query_pairs().find(|(key, _)| key == "__err")?.1.into_owned();
         let json = STANDARD.decode(encoded).expect("__err is base64");
         Some(serde_json::from_slice(&json).expect("__err holds an AppError"))
@@ -52,7 +56,9 @@ impl Submitted {
 
     /// The `name=value` pair of the session cookie that was set.
     pub fn cookie_pair(&self) -> Option<String> {
-        self.set_cookie.as_ref().map(|header| header.split(';').next().unwrap().trim().to_owned())
+        self.set_cookie
+            .as_ref()
+            .map(|header| header.split(';').next().unwrap().trim().to_owned())
     }
 }
 
@@ -64,13 +70,18 @@ impl TestServer {
     /// Starts a server with settings on top of the test defaults.
     pub async fn start_with(settings: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temporary folder");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let address = listener.local_addr().unwrap();
         let base = format!("http://{address}");
         let outbox = dir.path().join("outbox");
 
         let mut variables: HashMap<String, String> = HashMap::from([
-            ("DATABASE_URL".into(), format!("sqlite://{}", dir.path().join("latchkey.db").display())),
+            (
+                "DATABASE_URL".into(),
+                format!("sqlite://{}", dir.path().join("latchkey.db").display()),
+            ),
             ("MAIL_OUTBOX_DIR".into(), outbox.display().to_string()),
             ("PUBLIC_URL".into(), base.clone()),
             // Cheap hashes keep the suite fast; the production parameters
@@ -84,20 +95,35 @@ impl TestServer {
         let config = Config::from_lookup(|name| variables.get(name).cloned()).expect("test config");
 
         let services = server::build_state(&config).await.expect("server state");
-        let options = LeptosOptions::builder().output_name("latchkey").site_addr(address).build();
+        let options = LeptosOptions::builder()
+            .output_name("latchkey")
+            .site_addr(address)
+            .build();
         let app = server::router(&config, services.clone(), options);
         let task = tokio::spawn(async move {
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .await
+                .unwrap();
         });
 
-        let db = SqlitePool::connect(&config.database_url).await.expect("open test database");
+        let db = SqlitePool::connect(&config.database_url)
+            .await
+            .expect("open test database");
         // A bounded wait turns a stuck request into a failure that names it.
         let client = reqwest::Client::builder()
             .redirect(Policy::none())
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .unwrap();
-        Self { base, dir, outbox, db, services, client, task }
+        Self {
+            base,
+            dir,
+            outbox,
+            db,
+            services,
+            client,
+            task,
+        }
     }
 
     /// Sends a JSON request to the API, with a bearer token if given.
@@ -119,7 +145,11 @@ impl TestServer {
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap();
-        let json = if text.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}")) };
+        let json = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}"))
+        };
         (status, headers, json)
     }
 
@@ -145,10 +175,17 @@ impl TestServer {
     /// Registers and verifies an account through the API and logs it in;
     /// returns the token response.
     pub async fn api_login(&self, email: &str, scope: Option<&str>) -> serde_json::Value {
-        let (status, _) = self.api_post("/api/auth/register", serde_json::json!({"email": email, "password": PASSWORD, "name": "Ann"})).await;
+        let (status, _) = self
+            .api_post(
+                "/api/auth/register",
+                serde_json::json!({"email": email, "password": PASSWORD, "name": "Ann"}),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED);
         let token = self.latest_token_for(email);
-        let (status, _) = self.api_post("/api/auth/verify-email", serde_json::json!({"token": token})).await;
+        let (status, _) = self
+            .api_post("/api/auth/verify-email", serde_json::json!({"token": token}))
+            .await;
         assert_eq!(status, StatusCode::OK);
         self.api_login_existing(email, scope).await
     }
@@ -199,7 +236,12 @@ impl TestServer {
             request = request.header(header::COOKIE, cookie);
         }
         let response = request.send().await.expect("POST");
-        let header_text = |name| response.headers().get(name).map(|value: &header::HeaderValue| value.to_str().unwrap().to_owned());
+        let header_text = |name| {
+            response
+                .headers()
+                .get(name)
+                .map(|value: &header::HeaderValue| value.to_str().unwrap().to_owned())
+        };
         Submitted {
             status: response.status(),
             location: header_text(header::LOCATION).unwrap_or_default(),
@@ -208,22 +250,37 @@ impl TestServer {
     }
 
     pub async fn register(&self, email: &str, name: &str, password: &str) -> Submitted {
-        self.submit("/register", "register", &[("email", email), ("display_name", name), ("password", password)], None)
-            .await
+        self.submit(
+            "/register",
+            "register",
+            &[("email", email), ("display_name", name), ("password", password)],
+            None,
+        )
+        .await
     }
 
     pub async fn log_in(&self, email: &str, password: &str, cookie: Option<&str>) -> Submitted {
-        self.submit("/login", "log_in", &[("email", email), ("password", password)], cookie).await
+        self.submit("/login", "log_in", &[("email", email), ("password", password)], cookie)
+            .await
     }
 
     pub async fn verify(&self, token: &str) -> Submitted {
-        self.submit(&format!("/verify-email?token={token}"), "verify_email", &[("token", token)], None).await
+        self.submit(
+            &format!("/verify-email?token={token}"),
+            "verify_email",
+            &[("token", token)],
+            None,
+        )
+        .await
     }
 
     /// Registers and verifies an account, and returns its session cookie
     /// after logging in.
     pub async fn verified_login(&self, email: &str) -> String {
-        assert_eq!(self.register(email, "Ann", PASSWORD).await.location, "/register/check-email");
+        assert_eq!(
+            self.register(email, "Ann", PASSWORD).await.location,
+            "/register/check-email"
+        );
         let token = self.latest_token_for(email);
         assert_eq!(self.verify(&token).await.location, "/verify-email?verified=1");
         let login = self.log_in(email, PASSWORD, None).await;
@@ -255,5 +312,7 @@ impl TestServer {
 
 /// Encodes form fields as `application/x-www-form-urlencoded`.
 fn serde_urlencoded(fields: &[(&str, &str)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish()
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish()
 }
