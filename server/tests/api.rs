@@ -662,13 +662,7 @@ async fn refresh_token_in_cookie() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let rotated = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let rotated = common::set_cookie_pair(response.headers());
     assert_ne!(rotated, pair);
 }
 

@@ -242,13 +242,7 @@ async fn logs_carry_no_secrets() {
     )
     .await
     .unwrap();
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = common::set_cookie_pair(login.headers());
     let session_id = cookie.split_once('=').unwrap().1.to_owned();
     let account = client
         .get(format!("{base}/account"))

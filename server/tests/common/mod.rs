@@ -310,6 +310,12 @@ impl TestServer {
     }
 }
 
+/// Returns the `name=value` pair of the first `Set-Cookie` header.
+pub fn set_cookie_pair(headers: &reqwest::header::HeaderMap) -> String {
+    let header = headers[header::SET_COOKIE].to_str().expect("Set-Cookie is text");
+    header.split(';').next().unwrap_or_default().trim().to_owned()
+}
+
 /// Encodes form fields as `application/x-www-form-urlencoded`.
 fn serde_urlencoded(fields: &[(&str, &str)]) -> String {
     url::form_urlencoded::Serializer::new(String::new())
