@@ -22,6 +22,11 @@ pub struct AccountView {
 
 #[server(prefix = "/fn", endpoint = "register")]
 pub async fn register(email: String, display_name: String, password: String) -> Result<(), AppError> {
+    ssr::with_status(register_inner(email, display_name, password).await)
+}
+
+#[cfg(feature = "ssr")]
+async fn register_inner(email: String, display_name: String, password: String) -> Result<(), AppError> {
     let state = ssr::state()?;
     match state.accounts.register(&email, &display_name, &password).await {
         Ok(_) => {
@@ -41,6 +46,11 @@ pub async fn register(email: String, display_name: String, password: String) -> 
 
 #[server(prefix = "/fn", endpoint = "log_in")]
 pub async fn log_in(email: String, password: String) -> Result<(), AppError> {
+    ssr::with_status(log_in_inner(email, password).await)
+}
+
+#[cfg(feature = "ssr")]
+async fn log_in_inner(email: String, password: String) -> Result<(), AppError> {
     let state = ssr::state()?;
     let user = match state.accounts.authenticate(&email, &password).await {
         Ok(user) => user,
@@ -67,6 +77,11 @@ pub async fn log_in(email: String, password: String) -> Result<(), AppError> {
 
 #[server(prefix = "/fn", endpoint = "log_out")]
 pub async fn log_out() -> Result<(), AppError> {
+    ssr::with_status(log_out_inner().await)
+}
+
+#[cfg(feature = "ssr")]
+async fn log_out_inner() -> Result<(), AppError> {
     let session = ssr::session().await?;
     let user_id = latchkey_core::session::current_user_id(&session)
         .await
@@ -84,6 +99,11 @@ pub async fn log_out() -> Result<(), AppError> {
 /// Returns the logged-in user, or `None` for a visitor.
 #[server(prefix = "/fn", endpoint = "current_user")]
 pub async fn current_user() -> Result<Option<AccountView>, AppError> {
+    ssr::with_status(current_user_inner().await)
+}
+
+#[cfg(feature = "ssr")]
+async fn current_user_inner() -> Result<Option<AccountView>, AppError> {
     let state = ssr::state()?;
     let Some(user_id) = ssr::logged_in_user_id().await? else {
         return Ok(None);
@@ -94,6 +114,11 @@ pub async fn current_user() -> Result<Option<AccountView>, AppError> {
 
 #[server(prefix = "/fn", endpoint = "update_display_name")]
 pub async fn update_display_name(display_name: String) -> Result<AccountView, AppError> {
+    ssr::with_status(update_display_name_inner(display_name).await)
+}
+
+#[cfg(feature = "ssr")]
+async fn update_display_name_inner(display_name: String) -> Result<AccountView, AppError> {
     let state = ssr::state()?;
     let user_id = ssr::logged_in_user_id().await?.ok_or(AppError::NotLoggedIn)?;
     match state.accounts.update_display_name(&user_id, &display_name).await {
@@ -114,6 +139,11 @@ pub async fn update_display_name(display_name: String) -> Result<AccountView, Ap
 
 #[server(prefix = "/fn", endpoint = "verify_email")]
 pub async fn verify_email(token: String) -> Result<(), AppError> {
+    ssr::with_status(verify_email_inner(token).await)
+}
+
+#[cfg(feature = "ssr")]
+async fn verify_email_inner(token: String) -> Result<(), AppError> {
     let state = ssr::state()?;
     state.accounts.verify_email(&token).await?;
     leptos_axum::redirect("/verify-email?verified=1");
@@ -123,6 +153,11 @@ pub async fn verify_email(token: String) -> Result<(), AppError> {
 /// Mails a new verification link for the address typed at login.
 #[server(prefix = "/fn", endpoint = "resend_verification")]
 pub async fn resend_verification(email: String) -> Result<(), AppError> {
+    ssr::with_status(resend_verification_inner(email).await)
+}
+
+#[cfg(feature = "ssr")]
+async fn resend_verification_inner(email: String) -> Result<(), AppError> {
     let state = ssr::state()?;
     state.accounts.resend_verification(&email).await?;
     leptos_axum::redirect("/login?resent=1");
@@ -132,6 +167,11 @@ pub async fn resend_verification(email: String) -> Result<(), AppError> {
 /// Mails a new verification link to the owner of an expired one.
 #[server(prefix = "/fn", endpoint = "resend_verification_link")]
 pub async fn resend_verification_link(token: String) -> Result<(), AppError> {
+    ssr::with_status(resend_verification_link_inner(token).await)
+}
+
+#[cfg(feature = "ssr")]
+async fn resend_verification_link_inner(token: String) -> Result<(), AppError> {
     let state = ssr::state()?;
     state.accounts.resend_verification_for_token(&token).await?;
     leptos_axum::redirect("/verify-email?resent=1");
@@ -153,6 +193,43 @@ mod ssr {
 
     use super::AccountView;
     use crate::{error::AppError, state::AppState};
+
+    /// Gives an error its HTTP status for the hydrated app's fetch calls.
+    /// A plain HTML form keeps the redirect that carries the error back to
+    /// the page, because a status set here would replace it.
+    pub fn with_status<T>(result: Result<T, AppError>) -> Result<T, AppError> {
+        let Err(error) = &result else {
+            return result;
+        };
+        let accepts_html = use_context::<http::request::Parts>()
+            .and_then(|parts| {
+                parts
+                    .headers
+                    .get(http::header::ACCEPT)?
+                    .to_str()
+                    .ok()
+                    .map(|accept| accept.contains("text/html"))
+            })
+            .unwrap_or(false);
+        if !accepts_html {
+            if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+                response.set_status(status_of(error));
+            }
+        }
+        result
+    }
+
+    fn status_of(error: &AppError) -> http::StatusCode {
+        use http::StatusCode;
+        match error {
+            AppError::Invalid { .. } | AppError::TokenExpired | AppError::TokenUsed | AppError::TokenInvalid => {
+                StatusCode::BAD_REQUEST
+            }
+            AppError::InvalidCredentials | AppError::NotLoggedIn => StatusCode::UNAUTHORIZED,
+            AppError::EmailNotVerified { .. } => StatusCode::FORBIDDEN,
+            AppError::Internal | AppError::ServerFn(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
 
     pub fn state() -> Result<AppState, AppError> {
         use_context::<AppState>().ok_or_else(|| {

@@ -153,7 +153,7 @@ impl KeyRing {
             .insert_signing_key(&kid, document.as_ref(), &public_key, OffsetDateTime::now_utc())
             .await?;
         self.reload().await?;
-        tracing::info!(kid = %kid, "signing key rotated");
+        tracing::info!(kid = %kid, "new signing key in use");
         Ok(kid)
     }
 

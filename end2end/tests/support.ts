@@ -56,3 +56,22 @@ export async function verificationLink(email: string): Promise<string> {
     .not.toBe("");
   return link;
 }
+
+/** Creates a verified account through the API and logs it in through the
+ * login page. */
+export async function verifiedLogin(page: Page, email: string): Promise<void> {
+  const registered = await page.request.post("/api/auth/register", {
+    data: { email, password: PASSWORD, name: "Ann Lee" },
+  });
+  expect(registered.status()).toBe(201);
+  const token = new URL(await verificationLink(email)).searchParams.get("token");
+  const verified = await page.request.post("/api/auth/verify-email", { data: { token } });
+  expect(verified.status()).toBe(200);
+
+  await page.goto("/login");
+  await waitForHydration(page);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await expect(page).toHaveURL(/\/account/);
+}

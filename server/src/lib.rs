@@ -2,6 +2,7 @@
 //! assembles the axum router around the Leptos app.
 
 pub mod api;
+mod csrf;
 mod errors;
 mod headers;
 mod housekeeping;
@@ -141,6 +142,10 @@ pub fn router(config: &Config, services: Services, leptos_options: LeptosOptions
         .fallback(leptos_axum::file_and_error_handler_with_context(provide_state, shell))
         .with_state(leptos_options)
         .layer(sessions)
+        .layer(axum::middleware::from_fn_with_state(
+            csrf::TrustedOrigin(config.public_url.origin().ascii_serialization()),
+            csrf::require_same_origin,
+        ))
         .merge(api::router(services.api, &config.cors_allowed_origins))
         .layer(headers::security_headers())
         .layer(CatchPanicLayer::custom(errors::panic_page))

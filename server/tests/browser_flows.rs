@@ -560,3 +560,109 @@ async fn pages_carry_security_headers() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_site_form_posts_are_rejected() {
+    let server = TestServer::start().await;
+    let cookie = server.verified_login("ann@example.com").await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let post = |function: &str, body: &'static str, extra: Vec<(&'static str, String)>| {
+        let mut request = client
+            .post(server.url(&format!("/fn/{function}")))
+            .header("accept", "text/html")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", &cookie)
+            .body(body);
+        for (name, value) in extra {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+
+    let forged_rename = post(
+        "update_display_name",
+        "display_name=Mallory",
+        vec![("origin", "http://evil.example".to_owned())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(forged_rename.status(), StatusCode::FORBIDDEN);
+    assert!(forged_rename.text().await.unwrap().contains("Request blocked"));
+    let forged_logout = post("log_out", "", vec![("sec-fetch-site", "cross-site".to_owned())])
+        .await
+        .unwrap();
+    assert_eq!(forged_logout.status(), StatusCode::FORBIDDEN);
+
+    let name: String = sqlx::query_scalar("SELECT display_name FROM users")
+        .fetch_one(&server.db)
+        .await
+        .unwrap();
+    assert_eq!(name, "Ann", "the forged rename changed nothing");
+    assert_eq!(
+        server.get("/account", Some(&cookie)).await.status(),
+        StatusCode::OK,
+        "the forged logout did not log out"
+    );
+
+    let same_origin = post(
+        "update_display_name",
+        "display_name=Ann+B",
+        vec![("origin", server.base.clone())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(same_origin.status(), StatusCode::FOUND);
+    let same_site_fetch = post("log_out", "", vec![("sec-fetch-site", "same-origin".to_owned())])
+        .await
+        .unwrap();
+    assert_eq!(same_site_fetch.status(), StatusCode::FOUND);
+    assert_eq!(
+        server.get("/account", Some(&cookie)).await.status(),
+        StatusCode::FOUND,
+        "logged out"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hydrated_form_errors_carry_http_statuses() {
+    let server = TestServer::start().await;
+    server.register("ann@example.com", "Ann", PASSWORD).await;
+    let client = reqwest::Client::new();
+    let call = |function: &'static str, body: &'static str| {
+        client
+            .post(server.url(&format!("/fn/{function}")))
+            .header("accept", "application/json")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+
+    let cases = [
+        (
+            "register",
+            "email=bad&display_name=Ann&password=x",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "log_in",
+            "email=bob%40example.com&password=wrong+password",
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "log_in",
+            "email=ann%40example.com&password=correct+horse+battery",
+            StatusCode::FORBIDDEN,
+        ),
+        ("verify_email", "token=nonsense", StatusCode::BAD_REQUEST),
+        ("update_display_name", "display_name=Eve", StatusCode::UNAUTHORIZED),
+    ];
+    for (function, body, expected) in cases {
+        let response = call(function, body).await.unwrap();
+        assert_eq!(response.status(), expected, "{function} {body}");
+        let error: AppError = response.json().await.expect("the body is the AppError as JSON");
+        assert_ne!(error, AppError::Internal, "{function}");
+    }
+}
