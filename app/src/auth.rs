@@ -3,7 +3,9 @@
 //! Each one is a thin adapter: it reads the form, calls the account and
 //! session rules in `latchkey_core`, and picks the next page. Success moves
 //! on with a redirect, which works for a plain HTML form (a 302) and for the
-//! hydrated app (client-side navigation) alike.
+//! hydrated app (client-side navigation) alike. Each function's work is in
+//! an `_inner` function whose error `ssr::with_status` maps to an HTTP
+//! status.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};

@@ -5,7 +5,7 @@ import { simpleParser } from "mailparser";
 
 export const PASSWORD = "correct horse battery";
 
-/** A fresh address per test, so tests never share an account. */
+/** Returns a fresh address per test, so tests never share an account. */
 export function uniqueEmail(label: string): string {
   return `${label}.${Date.now()}.${Math.floor(Math.random() * 1e6)}@example.com`;
 }
