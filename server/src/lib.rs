@@ -2,6 +2,7 @@
 //! assembles the axum router around the Leptos app.
 
 pub mod api;
+mod bad_input;
 mod csrf;
 mod errors;
 mod headers;
@@ -141,6 +142,7 @@ pub fn router(config: &Config, services: Services, leptos_options: LeptosOptions
         })
         .fallback(leptos_axum::file_and_error_handler_with_context(provide_state, shell))
         .with_state(leptos_options)
+        .layer(axum::middleware::from_fn(bad_input::server_fn_input_errors_are_400))
         .layer(sessions)
         .layer(axum::middleware::from_fn_with_state(
             csrf::TrustedOrigin(config.public_url.origin().ascii_serialization()),

@@ -666,3 +666,29 @@ async fn hydrated_form_errors_carry_http_statuses() {
         assert_ne!(error, AppError::Internal, "{function}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_form_posts_get_400() {
+    let server = TestServer::start().await;
+    let client = reqwest::Client::new();
+    let bodies: [(&str, Vec<u8>); 4] = [
+        ("register", b"email=ann%40example.com".to_vec()),
+        ("log_in", vec![0xff, 0xfe, b'=']),
+        ("verify_email", Vec::new()),
+        ("update_display_name", b"name=Eve".to_vec()),
+    ];
+    for (function, body) in bodies {
+        let response = client
+            .post(server.url(&format!("/fn/{function}")))
+            .header("accept", "application/json")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{function}");
+        let error: AppError = response.json().await.unwrap();
+        assert!(matches!(error, AppError::ServerFn(_)), "{function}: {error:?}");
+    }
+    assert_eq!(server.count("SELECT COUNT(*) FROM users").await, 0);
+}
