@@ -1,9 +1,9 @@
 //! Status codes for malformed server function requests.
 //!
-//! Leptos answers a form body that does not decode into the function's
-//! arguments with 500, as if the server had failed. The request was at
-//! fault, so this layer turns those answers into 400; the JSON error body
-//! stays as it is.
+//! Leptos responds with 500 to a form body that does not decode into the
+//! function's arguments, as if the server had failed. The request was at
+//! fault, so this layer changes those responses to 400 and keeps their JSON
+//! error body.
 
 use app::error::AppError;
 use axum::{
