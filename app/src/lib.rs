@@ -39,9 +39,35 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// Sends a Content-Security-Policy that lets only this response's nonced
+/// scripts run. Leptos puts the per-response nonce on its hydration scripts;
+/// `'strict-dynamic'` extends the trust to the modules they import, and
+/// `'wasm-unsafe-eval'` lets them compile the WebAssembly app. Inline
+/// scripts without the nonce, injected by an attacker, do not run.
+#[cfg(feature = "ssr")]
+fn set_content_security_policy() {
+    let (Some(nonce), Some(response)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) else {
+        return;
+    };
+    let policy = format!(
+        "default-src 'self'; script-src 'nonce-{}' 'strict-dynamic' 'wasm-unsafe-eval'; style-src 'self'; \
+         img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; \
+         form-action 'self'",
+        nonce.as_inner()
+    );
+    if let Ok(value) = http::HeaderValue::from_str(&policy) {
+        response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+    }
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    #[cfg(feature = "ssr")]
+    set_content_security_policy();
 
     // Effects run only in the browser, after hydration: the attribute marks
     // the page as interactive for browser tests.

@@ -60,7 +60,12 @@ async function mainFlow(page: Page, javaScript: boolean): Promise<void> {
 }
 
 test("main flow with JavaScript", async ({ page }) => {
+  const violations: string[] = [];
+  page.on("console", (message) => {
+    if (/Content.Security.Policy/i.test(message.text())) violations.push(message.text());
+  });
   await mainFlow(page, true);
+  expect(violations, "the pages run under their own CSP").toEqual([]);
 });
 
 test.describe("without JavaScript", () => {

@@ -692,3 +692,47 @@ async fn malformed_form_posts_get_400() {
     }
     assert_eq!(server.count("SELECT COUNT(*) FROM users").await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_allow_only_nonced_scripts() {
+    let server = TestServer::start().await;
+    let response = server.get("/login", None).await;
+    let policy = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let html = response.text().await.unwrap();
+
+    let nonce = policy
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a nonce in the policy")
+        .to_owned();
+    assert!(nonce.len() >= 22, "at least 128 bits: {nonce}");
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    for directive in [
+        "frame-ancestors 'none'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "'strict-dynamic'",
+    ] {
+        assert!(policy.contains(directive), "{directive}: {policy}");
+    }
+    let scripts = html.matches("<script").count();
+    assert!(scripts > 0);
+    assert_eq!(
+        html.matches(&format!("nonce=\"{nonce}\"")).count(),
+        scripts,
+        "every script carries the nonce"
+    );
+
+    let again = server.get("/login", None).await;
+    assert!(
+        !again.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains(&nonce),
+        "a new nonce per response"
+    );
+}
