@@ -35,7 +35,7 @@ pub enum AppError {
 }
 
 impl AppError {
-    /// The message for a field, when the error is about fields.
+    /// Returns the message for a field, when the error is about fields.
     pub fn field(&self, name: &str) -> Option<String> {
         match self {
             Self::Invalid { errors, .. } => errors.get(name).map(str::to_owned),

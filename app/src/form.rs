@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use crate::error::AppError;
 
-/// A labelled input with its error message beside it.
+/// Renders a labelled input with its error message beside it.
 #[component]
 pub fn Field(
     label: &'static str,
@@ -45,13 +45,13 @@ pub fn Field(
     }
 }
 
-/// A notice above a form: an error the user can act on, or a confirmation.
+/// Renders a notice above a form: an error the user can act on, or a confirmation.
 #[component]
 pub fn Notice(#[prop(into)] kind: &'static str, children: Children) -> impl IntoView {
     view! { <div class=format!("notice notice-{kind}") role="status">{children()}</div> }
 }
 
-/// An error message above a form, read out by screen readers when it appears.
+/// Renders an error message above a form, read out by screen readers when it appears.
 #[component]
 pub fn ErrorNotice(error: AppError) -> impl IntoView {
     view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }

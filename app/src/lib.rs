@@ -40,7 +40,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 }
 
 /// Sends a Content-Security-Policy that lets only this response's nonced
-/// scripts run. Leptos puts the per-response nonce on its hydration scripts;
+/// scripts run. Leptos puts the per-response nonce on its hydration scripts.
 /// `'strict-dynamic'` extends the trust to the modules they import, and
 /// `'wasm-unsafe-eval'` lets them compile the WebAssembly app. Inline
 /// scripts without the nonce, injected by an attacker, do not run.

@@ -90,7 +90,7 @@ impl Accounts {
     ///
     /// When the email already has an account, nothing is created and the
     /// owner is mailed instead. That case returns `Ok(None)`, which callers
-    /// must answer exactly like a new account, so that the answer does not
+    /// must treat exactly like a new account, so that the response does not
     /// reveal which addresses are registered.
     pub async fn register(
         &self,
@@ -192,7 +192,7 @@ impl Accounts {
     }
 
     /// Mails a new verification link if `email` belongs to an unverified
-    /// account. Answers `Ok(())` in every other case too, so that it cannot
+    /// account. Returns `Ok(())` in every other case too, so that it cannot
     /// be used to probe for accounts.
     pub async fn resend_verification(&self, email: &str) -> Result<(), AccountError> {
         let email = validate::normalize_email(email).map_err(|message| {

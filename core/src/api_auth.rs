@@ -1,8 +1,6 @@
 //! Token logins for client applications: access and refresh tokens on top of
 //! the same accounts and session records as the browser.
 
-use std::time::Duration;
-
 use time::OffsetDateTime;
 
 use crate::{
@@ -214,10 +212,6 @@ impl ApiAuth {
             expires_in: self.keys.ttl().as_secs(),
             scope,
         })
-    }
-
-    pub fn access_token_ttl(&self) -> Duration {
-        self.keys.ttl()
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! Every setting has a documented default except where none is safe. A value
 //! that does not parse stops the server at start with an error that names the
-//! variable and says how to fix it, rather than falling back silently.
+//! variable and the fix, rather than falling back silently.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -116,7 +116,7 @@ impl Config {
         })
     }
 
-    /// Whether users reach the site over HTTPS.
+    /// Returns whether users reach the site over HTTPS.
     pub fn is_https(&self) -> bool {
         self.public_url.scheme() == "https"
     }

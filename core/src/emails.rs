@@ -30,7 +30,7 @@ pub fn verification(to: &str, display_name: &str, link: &str, valid_hours: u64) 
 }
 
 /// Mail sent instead of a second account when someone registers an address
-/// that already has one. The page shows the same answer either way, so only
+/// that already has one. The page shows the same response either way, so only
 /// the owner of the mailbox learns that the account exists.
 pub fn already_registered(to: &str, login_link: &str) -> Mail {
     let text = format!(

@@ -70,7 +70,7 @@ impl std::fmt::Debug for Mailer {
 impl Mailer {
     /// Sends through the relay named by `url`.
     ///
-    /// `smtp://` requires STARTTLS unless the URL says `?tls=opportunistic`
+    /// `smtp://` requires STARTTLS unless the URL has `?tls=opportunistic`
     /// or `?tls=none` (for a relay on the same host); `smtps://` uses TLS
     /// from the first byte. The port defaults to 587 and 465 respectively.
     pub fn smtp(url: &SmtpUrl, from: Mailbox) -> Result<Self, MailError> {

@@ -1,6 +1,6 @@
 //! Argon2id password hashing with a bounded number of hashes in flight.
 //!
-//! Each hash holds `memory_kib` of memory (19 MiB by default) and a core for
+//! Each hash uses `memory_kib` of memory (19 MiB by default) and a core for
 //! tens of milliseconds. Running them on the async runtime would stall every
 //! other request, and running an unbounded number of them in parallel lets a
 //! burst of logins take hundreds of MiB. So hashes run on the blocking pool,
@@ -29,7 +29,7 @@ pub struct HashParams {
 }
 
 impl Default for HashParams {
-    /// The OWASP Password Storage Cheat Sheet's second Argon2id option:
+    /// Returns the OWASP Password Storage Cheat Sheet's second Argon2id option:
     /// m = 19 MiB, t = 2, p = 1.
     fn default() -> Self {
         Self {
@@ -182,7 +182,7 @@ impl PasswordHasher {
         F: FnOnce(&mut Vec<Block>) -> Result<T, PasswordError> + Send + 'static,
         T: Send + 'static,
     {
-        // The semaphore is never closed, so acquiring cannot fail.
+        // Nothing calls `close` on the semaphore, so acquiring cannot fail.
         let _permit = self.permits.acquire().await.expect("hash semaphore closed");
         let mut work_area = self
             .work_areas

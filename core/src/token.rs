@@ -26,7 +26,7 @@ impl SecretToken {
         Self(URL_SAFE_NO_PAD.encode(bytes))
     }
 
-    /// The URL-safe text of the token.
+    /// Returns the URL-safe text of the token.
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Longest email address that fits the SMTP path limit (RFC 5321, 4.5.3.1.3).
+/// Maximum email address length that fits the SMTP path limit (RFC 5321, 4.5.3.1.3).
 pub const EMAIL_MAX_CHARS: usize = 254;
-/// Longest local part, the text before the `@` (RFC 5321, 4.5.3.1.1).
+/// Maximum length of the local part, the text before the `@` (RFC 5321, 4.5.3.1.1).
 pub const EMAIL_LOCAL_MAX_CHARS: usize = 64;
 pub const DISPLAY_NAME_MAX_CHARS: usize = 100;
 pub const PASSWORD_MIN_CHARS: usize = 8;

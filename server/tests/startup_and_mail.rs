@@ -12,7 +12,7 @@ use std::{
 use common::{mail::read_dir_mails, TestServer, PASSWORD};
 
 #[test]
-fn invalid_settings_stop_the_server_with_the_variable_named() {
+fn invalid_setting_stops_startup() {
     let cases = [
         ("SMTP_URL", "http://mail.example.com"),
         ("PUBLIC_URL", "example.com"),

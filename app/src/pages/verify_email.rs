@@ -8,7 +8,7 @@ use crate::{
     form::{ErrorNotice, Notice},
 };
 
-/// The page behind the mailed link.
+/// Renders the page behind the mailed link.
 ///
 /// Opening the link only shows a button: the token is spent by the POST that
 /// the button sends. Mail scanners that fetch every link therefore cannot

@@ -79,12 +79,6 @@ impl Store {
         SQLITE_MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
     }
-
-    /// Checks that the database responds.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
 }
 
 fn unix_seconds(at: OffsetDateTime) -> i64 {

@@ -31,7 +31,7 @@ impl ReceivedMail {
         }
     }
 
-    /// The `token` query parameter of the first link in the text body.
+    /// Returns the `token` query parameter of the first link in the text body.
     pub fn token(&self) -> Option<String> {
         let start = self.text.find("token=")? + "token=".len();
         let token: String = self.text[start..]
@@ -42,7 +42,7 @@ impl ReceivedMail {
     }
 }
 
-/// Every message file directly in `dir`, oldest first.
+/// Parses every message file directly in `dir`, oldest first.
 pub fn read_dir_mails(dir: &Path) -> Vec<ReceivedMail> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();

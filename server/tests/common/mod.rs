@@ -33,7 +33,7 @@ impl Drop for TestServer {
     }
 }
 
-/// The answer to a form post: where it redirects and what it decoded to.
+/// Response to a form post: where it redirects and the cookie it set.
 #[derive(Debug)]
 pub struct Submitted {
     pub status: StatusCode,
@@ -42,7 +42,7 @@ pub struct Submitted {
 }
 
 impl Submitted {
-    /// The server function error carried in the redirect URL, if any.
+    /// Decodes the server function error carried in the redirect URL, if any.
     pub fn error(&self) -> Option<AppError> {
         let url = url::Url::parse(&format!(
             "http://host{}",
@@ -54,7 +54,7 @@ impl Submitted {
         Some(serde_json::from_slice(&json).expect("__err holds an AppError"))
     }
 
-    /// The `name=value` pair of the session cookie that was set.
+    /// Returns the `name=value` pair of the session cookie that was set.
     pub fn cookie_pair(&self) -> Option<String> {
         self.set_cookie
             .as_ref()
@@ -288,7 +288,7 @@ impl TestServer {
         login.cookie_pair().expect("login sets the session cookie")
     }
 
-    /// The token in the newest verification mail sent to `email`.
+    /// Returns the token in the newest verification mail sent to `email`.
     pub fn latest_token_for(&self, email: &str) -> String {
         let mail = mail::read_outbox(&self.outbox)
             .into_iter()
@@ -302,7 +302,7 @@ impl TestServer {
         sqlx::query_scalar(sql).fetch_one(&self.db).await.expect("count query")
     }
 
-    /// The HTML of `path`, asserting a 200 answer.
+    /// Returns the HTML of `path`, asserting a 200 response.
     pub async fn page_text(&self, path: &str, cookie: Option<&str>) -> String {
         let response = self.get(path, cookie).await;
         assert_eq!(response.status(), StatusCode::OK, "GET {path}");
