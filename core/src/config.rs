@@ -59,6 +59,10 @@ pub struct Config {
     pub jwt_audience: String,
     /// Origins whose scripts may call the JSON API (CORS).
     pub cors_allowed_origins: Vec<String>,
+    /// How long checked tokens, token liveness and user profiles are served
+    /// from memory. This instance sees its own changes at once, and another
+    /// instance's revocation within this time. Zero turns the cache off.
+    pub read_cache_ttl: Duration,
 }
 
 impl Config {
@@ -113,6 +117,10 @@ impl Config {
             refresh_token_max_lifetime: parse_duration(&get, "REFRESH_TOKEN_MAX_LIFETIME", "30d")?,
             jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "latchkey-api".to_owned()),
             cors_allowed_origins: parse_origins(get("CORS_ALLOWED_ORIGINS").as_deref())?,
+            read_cache_ttl: match get("READ_CACHE_TTL").as_deref().map(str::trim) {
+                Some("0" | "0s") => Duration::ZERO,
+                _ => parse_duration(&get, "READ_CACHE_TTL", "1s")?,
+            },
         })
     }
 
@@ -278,6 +286,15 @@ mod tests {
         assert_eq!(config.refresh_token_max_lifetime, Duration::from_secs(30 * 86_400));
         assert_eq!(config.jwt_audience, "latchkey-api");
         assert!(config.cors_allowed_origins.is_empty());
+        assert_eq!(config.read_cache_ttl, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn read_cache_can_be_turned_off() {
+        let config = config_with(&[("READ_CACHE_TTL", "0")]).unwrap();
+        assert_eq!(config.read_cache_ttl, Duration::ZERO);
+        let error = config_with(&[("READ_CACHE_TTL", "-1s")]).unwrap_err();
+        assert_eq!(error.variable, "READ_CACHE_TTL");
     }
 
     #[test]

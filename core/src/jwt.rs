@@ -21,7 +21,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::store::{SigningKeyRow, Store, StoreError};
+use crate::{
+    cache::ReadCache,
+    store::{SigningKeyRow, Store, StoreError},
+    token::TokenHash,
+};
 
 /// Claims of an access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +103,10 @@ pub struct KeyRing {
     audience: String,
     ttl: Duration,
     keys: Arc<RwLock<Keys>>,
+    /// Claims of tokens whose signature was checked, by token hash, for the
+    /// store's read cache lifetime. Verification depends only on the token
+    /// and the published keys, so a hit repeats the time check alone.
+    verified: Arc<ReadCache<TokenHash, AccessClaims>>,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -114,15 +122,20 @@ impl std::fmt::Debug for KeyRing {
 /// tokens with made-up key ids cannot turn into a database load.
 const MIN_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 
+/// Clock skew allowed when checking `exp`.
+const LEEWAY_SECONDS: u64 = 5;
+
 impl KeyRing {
     /// Loads the keys, generating the first one if the database has none.
     pub async fn load(store: Store, issuer: String, audience: String, ttl: Duration) -> Result<Self, KeyError> {
+        let verified = Arc::new(ReadCache::new(store.read_cache_ttl()));
         let ring = Self {
             store,
             issuer,
             audience,
             ttl,
             keys: Arc::default(),
+            verified,
         };
         if ring
             .store
@@ -225,6 +238,16 @@ impl KeyRing {
     /// Checks a token's algorithm, key, signature, issuer, audience and
     /// expiry, and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, InvalidToken> {
+        let hash = TokenHash::of(token);
+        if let Some(claims) = self.verified.get(&hash) {
+            let now = OffsetDateTime::now_utc().unix_timestamp();
+            if claims.exp.saturating_add(LEEWAY_SECONDS as i64) <= now {
+                return Err(InvalidToken::Rejected("ExpiredSignature".to_owned()));
+            }
+            return Ok(claims);
+        }
+
+        let ticket = self.verified.ticket();
         let header = decode_header(token).map_err(|_| InvalidToken::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(InvalidToken::Algorithm);
@@ -242,9 +265,10 @@ impl KeyRing {
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECONDS;
         let data = decode::<AccessClaims>(token, &key.decoding, &validation)
             .map_err(|error| InvalidToken::Rejected(error.to_string()))?;
+        self.verified.fill(ticket, hash, data.claims.clone());
         Ok(data.claims)
     }
 
@@ -292,4 +316,57 @@ impl KeyRing {
 /// base64url-encoded.
 fn key_id(public_key: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(&Sha256::digest(public_key)[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn ring() -> (KeyRing, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let store = Store::connect(&url)
+            .await
+            .unwrap()
+            .with_read_cache_ttl(Duration::from_secs(60));
+        let ring = KeyRing::load(
+            store,
+            "http://127.0.0.1".to_owned(),
+            "latchkey-api".to_owned(),
+            Duration::from_secs(900),
+        )
+        .await
+        .unwrap();
+        (ring, dir)
+    }
+
+    #[tokio::test]
+    async fn verify_rejects_expired_cached_token() {
+        let (ring, _dir) = ring().await;
+        let (token, claims) = ring.issue("user", "family", "contacts.read").unwrap();
+        assert_eq!(ring.verify(&token).await.unwrap(), claims);
+        assert_eq!(ring.verify(&token).await.unwrap(), claims);
+
+        let expired = AccessClaims {
+            exp: OffsetDateTime::now_utc().unix_timestamp() - 10,
+            ..claims
+        };
+        ring.verified.forget(&TokenHash::of(&token));
+        ring.verified
+            .fill(ring.verified.ticket(), TokenHash::of(&token), expired);
+        assert!(matches!(ring.verify(&token).await, Err(InvalidToken::Rejected(_))));
+    }
+
+    #[tokio::test]
+    async fn verify_rejects_altered_copy_of_cached_token() {
+        let (ring, _dir) = ring().await;
+        let (token, _) = ring.issue("user", "family", "contacts.read").unwrap();
+        ring.verify(&token).await.unwrap();
+
+        let payload = token.find('.').unwrap() + 10;
+        let mut altered = token.clone();
+        let replacement = if &token[payload..=payload] == "A" { "B" } else { "A" };
+        altered.replace_range(payload..=payload, replacement);
+        assert!(ring.verify(&altered).await.is_err());
+    }
 }

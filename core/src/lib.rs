@@ -11,6 +11,8 @@ pub mod accounts;
 #[cfg(feature = "server")]
 pub mod api_auth;
 #[cfg(feature = "server")]
+mod cache;
+#[cfg(feature = "server")]
 pub mod config;
 #[cfg(feature = "server")]
 pub mod emails;

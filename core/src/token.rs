@@ -43,7 +43,7 @@ impl std::fmt::Debug for SecretToken {
 }
 
 /// The stored form of a token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TokenHash([u8; 32]);
 
 impl TokenHash {

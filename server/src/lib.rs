@@ -63,7 +63,9 @@ pub fn session_cookie_name(config: &Config) -> &'static str {
 
 /// Opens the database and wires up the account and token services.
 pub async fn build_state(config: &Config) -> Result<Services, StartupError> {
-    let store = Store::connect(&config.database_url).await?;
+    let store = Store::connect(&config.database_url)
+        .await?
+        .with_read_cache_ttl(config.read_cache_ttl);
     let sessions = SessionStore::new(store.clone(), config.session_max_lifetime);
     let hasher = PasswordHasher::new(config.password_hash, config.max_concurrent_hashes)?;
     let mailer = match &config.smtp_url {

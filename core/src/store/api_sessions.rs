@@ -43,6 +43,23 @@ pub enum Rotation {
     Unknown,
 }
 
+/// A token family as the liveness check caches it.
+#[derive(Debug, Clone)]
+pub(super) struct LiveFamily {
+    pub(super) user_id: UserId,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl LiveFamily {
+    /// Checks both lifetimes. A refresh elsewhere may have moved
+    /// `expires_at` later since this copy was read, so callers read a
+    /// cached family that fails this check again instead of rejecting it.
+    fn is_live(&self, now: i64, max_lifetime: Duration) -> bool {
+        self.expires_at > now && self.created_at > now.saturating_sub(seconds(max_lifetime))
+    }
+}
+
 /// Lifetimes of a token family.
 #[derive(Debug, Clone, Copy)]
 pub struct FamilyLifetimes {
@@ -124,6 +141,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
+            self.cache.families.forget(&family_key(&family_id));
             return Ok(Rotation::Reused {
                 user_id: UserId(user_id),
                 family_id,
@@ -150,6 +168,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
+            self.cache.families.forget(&family_key(&family_id));
             return Ok(Rotation::Expired);
         }
 
@@ -173,31 +192,160 @@ impl Store {
         })
     }
 
-    /// Returns the owner of a live token family.
+    /// Returns the owner of a live token family, from the cache when the
+    /// family is in it.
     pub async fn live_family_owner(
         &self,
         family_id: &str,
         max_lifetime: Duration,
         now: OffsetDateTime,
     ) -> Result<Option<UserId>, StoreError> {
-        let owner: Option<String> = sqlx::query_scalar(
-            "SELECT user_id FROM sessions WHERE id_hash = ? AND kind = 'api' AND expires_at > ? AND created_at > ?",
-        )
-        .bind(family_key(family_id).as_bytes())
-        .bind(unix_seconds(now))
-        .bind(unix_seconds(now).saturating_sub(seconds(max_lifetime)))
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(owner.map(UserId))
+        let key = family_key(family_id);
+        let now = unix_seconds(now);
+        if let Some(family) = self.cache.families.get(&key) {
+            if family.is_live(now, max_lifetime) {
+                return Ok(Some(family.user_id));
+            }
+        }
+
+        let ticket = self.cache.families.ticket();
+        let row: Option<(String, i64, i64)> =
+            sqlx::query_as("SELECT user_id, created_at, expires_at FROM sessions WHERE id_hash = ? AND kind = 'api'")
+                .bind(key.as_bytes())
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some((user_id, created_at, expires_at)) = row else {
+            return Ok(None);
+        };
+        let family = LiveFamily {
+            user_id: UserId(user_id),
+            created_at,
+            expires_at,
+        };
+        if !family.is_live(now, max_lifetime) {
+            return Ok(None);
+        }
+        let owner = family.user_id.clone();
+        self.cache.families.fill(ticket, key, family);
+        Ok(Some(owner))
     }
 
     /// Revokes a token family: its refresh tokens go with it, and its access
     /// tokens fail the liveness check from now on.
     pub async fn revoke_family(&self, family_id: &str) -> Result<bool, StoreError> {
+        let key = family_key(family_id);
         let result = sqlx::query("DELETE FROM sessions WHERE id_hash = ? AND kind = 'api'")
-            .bind(family_key(family_id).as_bytes())
+            .bind(key.as_bytes())
             .execute(&self.pool)
             .await?;
+        self.cache.families.forget(&key);
         Ok(result.rows_affected() == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{roles::Role, store::NewUser};
+
+    const LIFETIMES: FamilyLifetimes = FamilyLifetimes {
+        idle: Duration::from_secs(3_600),
+        max: Duration::from_secs(86_400),
+    };
+
+    /// Two handles on one database file, as two server instances would
+    /// have, each with its own cache.
+    async fn two_instances(ttl: Duration) -> (Store, Store, UserId, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let first = Store::connect(&url).await.unwrap().with_read_cache_ttl(ttl);
+        let second = Store::connect(&url).await.unwrap().with_read_cache_ttl(ttl);
+        let new_user = NewUser {
+            email: "ann@example.com",
+            display_name: "Ann",
+            password_hash: "$argon2id$stub",
+        };
+        let user = first
+            .insert_user(&new_user, OffsetDateTime::now_utc())
+            .await
+            .unwrap()
+            .unwrap();
+        (first, second, user.id, dir)
+    }
+
+    async fn start_family(store: &Store, user_id: &UserId, family_id: &str) {
+        let now = OffsetDateTime::now_utc();
+        let new = NewApiSession {
+            user_id,
+            family_id,
+            scope: "contacts.read",
+            ip: None,
+            user_agent: None,
+            refresh_hash: &TokenHash::of(family_id),
+            expires_at: now + LIFETIMES.idle,
+        };
+        store.create_api_session(&new, now).await.unwrap();
+    }
+
+    async fn owner(store: &Store, family_id: &str) -> Option<UserId> {
+        store
+            .live_family_owner(family_id, LIFETIMES.max, OffsetDateTime::now_utc())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn liveness_sees_own_revocation_at_once() {
+        let (store, _, user_id, _dir) = two_instances(Duration::from_secs(3_600)).await;
+        start_family(&store, &user_id, "f1").await;
+        start_family(&store, &user_id, "f2").await;
+        assert_eq!(owner(&store, "f1").await, Some(user_id.clone()));
+        assert_eq!(owner(&store, "f2").await, Some(user_id.clone()));
+
+        assert!(store.revoke_family("f1").await.unwrap());
+        assert_eq!(owner(&store, "f1").await, None);
+
+        let sessions = crate::store::SessionStore::new(store.clone(), LIFETIMES.max);
+        assert_eq!(sessions.revoke_all_for_user(&user_id).await.unwrap(), 1);
+        assert_eq!(owner(&store, "f2").await, None);
+    }
+
+    #[tokio::test]
+    async fn liveness_sees_other_revocation_within_ttl() {
+        let ttl = Duration::from_millis(300);
+        let (first, second, user_id, _dir) = two_instances(ttl).await;
+        start_family(&first, &user_id, "f1").await;
+        assert_eq!(owner(&first, "f1").await, Some(user_id.clone()));
+
+        assert!(second.revoke_family("f1").await.unwrap());
+        assert_eq!(owner(&second, "f1").await, None);
+
+        tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+        assert_eq!(owner(&first, "f1").await, None);
+    }
+
+    #[tokio::test]
+    async fn liveness_without_cache_reads_database() {
+        let (first, second, user_id, _dir) = two_instances(Duration::ZERO).await;
+        start_family(&first, &user_id, "f1").await;
+        assert_eq!(owner(&first, "f1").await, Some(user_id.clone()));
+        assert!(second.revoke_family("f1").await.unwrap());
+        assert_eq!(owner(&first, "f1").await, None);
+    }
+
+    #[tokio::test]
+    async fn profile_sees_own_changes_at_once() {
+        let (store, _, user_id, _dir) = two_instances(Duration::from_secs(3_600)).await;
+        let (_, roles) = store.user_with_roles(&user_id).await.unwrap().unwrap();
+        assert_eq!(roles, vec![Role::Viewer]);
+
+        store.set_user_roles(&user_id, &[Role::Editor]).await.unwrap();
+        let (_, roles) = store.user_with_roles(&user_id).await.unwrap().unwrap();
+        assert_eq!(roles, vec![Role::Editor]);
+
+        let now = OffsetDateTime::now_utc();
+        store.update_display_name(&user_id, "Ann B.", now).await.unwrap();
+        let (user, _) = store.user_with_roles(&user_id).await.unwrap().unwrap();
+        assert_eq!(user.display_name, "Ann B.");
     }
 }

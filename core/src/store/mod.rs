@@ -11,13 +11,17 @@ mod sessions;
 mod users;
 mod verification;
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
     SqlitePool,
 };
 use time::OffsetDateTime;
+
+use crate::cache::ReadCache;
+use crate::{roles::Role, token::TokenHash};
+use api_sessions::LiveFamily;
 
 pub use api_sessions::{family_key, FamilyLifetimes, NewApiSession, Rotation};
 pub use audit::{event, EventContext};
@@ -44,10 +48,34 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Default lifetime of cached reads.
+const DEFAULT_READ_CACHE_TTL: Duration = Duration::from_secs(1);
+
 /// Handle to the database, cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    cache: Arc<Caches>,
+}
+
+/// Hot reads kept in memory; see the `cache` module for the rules.
+#[derive(Debug)]
+struct Caches {
+    ttl: Duration,
+    /// Live token families by session key.
+    families: ReadCache<TokenHash, LiveFamily>,
+    /// Users with their roles, by id.
+    profiles: ReadCache<UserId, (User, Vec<Role>)>,
+}
+
+impl Caches {
+    fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            families: ReadCache::new(ttl),
+            profiles: ReadCache::new(ttl),
+        }
+    }
 }
 
 impl Store {
@@ -77,7 +105,29 @@ impl Store {
             .connect_with(options)
             .await?;
         SQLITE_MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            cache: Arc::new(Caches::new(DEFAULT_READ_CACHE_TTL)),
+        })
+    }
+
+    /// Sets how long hot reads are served from memory, which bounds how late
+    /// a change made by another process is seen. Zero turns the cache off.
+    pub fn with_read_cache_ttl(self, ttl: Duration) -> Self {
+        Self {
+            pool: self.pool,
+            cache: Arc::new(Caches::new(ttl)),
+        }
+    }
+
+    /// Returns how long hot reads are served from memory.
+    pub fn read_cache_ttl(&self) -> Duration {
+        self.cache.ttl
+    }
+
+    /// Forgets cached reads of the user, after a change to their row or roles.
+    fn forget_user(&self, user_id: &UserId) {
+        self.cache.profiles.forget(user_id);
     }
 }
 

@@ -2,8 +2,12 @@ use super::{from_unix_seconds, Store, StoreError, User, UserId};
 use crate::roles::Role;
 
 impl Store {
-    /// Returns a user with their roles, in one query.
+    /// Returns a user with their roles, in one query or from the cache.
     pub async fn user_with_roles(&self, user_id: &UserId) -> Result<Option<(User, Vec<Role>)>, StoreError> {
+        if let Some(profile) = self.cache.profiles.get(user_id) {
+            return Ok(Some(profile));
+        }
+        let ticket = self.cache.profiles.ticket();
         let row: Option<(String, String, String, Option<i64>, i64, Option<String>)> = sqlx::query_as(
             "SELECT u.id, u.email, u.display_name, u.email_verified_at, u.created_at, GROUP_CONCAT(r.role, ' ')
              FROM users u LEFT JOIN user_roles r ON r.user_id = u.id
@@ -29,6 +33,9 @@ impl Store {
             email_verified_at: verified_at.map(from_unix_seconds).transpose()?,
             created_at: from_unix_seconds(created_at)?,
         };
+        self.cache
+            .profiles
+            .fill(ticket, user.id.clone(), (user.clone(), roles.clone()));
         Ok(Some((user, roles)))
     }
 
@@ -67,6 +74,7 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
+        self.forget_user(user_id);
         Ok(true)
     }
 }

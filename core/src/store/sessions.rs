@@ -153,6 +153,10 @@ impl SessionStore {
             .bind(user_id.as_str())
             .execute(&self.store.pool)
             .await?;
+        self.store
+            .cache
+            .families
+            .forget_where(|_, family| family.user_id == *user_id);
         Ok(result.rows_affected())
     }
 }

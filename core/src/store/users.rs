@@ -164,6 +164,7 @@ impl Store {
                 .bind(expected_old)
                 .execute(&self.pool)
                 .await?;
+        self.forget_user(id);
         Ok(result.rows_affected() == 1)
     }
 
@@ -179,6 +180,7 @@ impl Store {
             .bind(id.as_str())
             .execute(&self.pool)
             .await?;
+        self.forget_user(id);
         self.find_user(id).await
     }
 }

@@ -81,6 +81,7 @@ impl Store {
         tx.commit().await?;
 
         let user_id = UserId(user_id);
+        self.forget_user(&user_id);
         let user = self
             .find_user(&user_id)
             .await?
