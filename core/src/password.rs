@@ -3,22 +3,29 @@
 //! Each hash uses `memory_kib` of memory (19 MiB by default) and a core for
 //! tens of milliseconds. Running them on the async runtime would stall every
 //! other request, and running an unbounded number of them in parallel lets a
-//! burst of logins take hundreds of MiB. So hashes run on the blocking pool,
-//! at most `max_concurrent` at a time; further callers wait their turn.
+//! burst of logins take hundreds of MiB. So `max_concurrent` worker threads
+//! take hashes from one queue, and further callers wait their turn.
 //!
-//! Each running hash borrows one of `max_concurrent` work areas that are
-//! allocated once and reused. Allocating 19 MiB per hash instead made the
-//! allocator keep freed areas per thread: a login benchmark left the server
-//! at 570 MiB.
+//! A worker starts the next queued hash as soon as it finishes one, without
+//! waiting for the async runtime to hand over a permit. When every core is
+//! busy hashing, that handover could wait for a time slice, which cost the
+//! login benchmark several percent of the raw hash rate.
+//!
+//! Each worker allocates its work area once and reuses it. Allocating 19 MiB
+//! per hash instead made the allocator keep freed areas per thread: a login
+//! benchmark left the server at 570 MiB.
 
-use std::sync::{Arc, Mutex};
+use std::{
+    panic::{catch_unwind, AssertUnwindSafe},
+    sync::Arc,
+};
 
 use argon2::{
     password_hash::{Output, ParamsString, PasswordHash, PasswordHasher as _, SaltString},
     Algorithm, Argon2, Block, Params, Version,
 };
 use rand::rngs::OsRng;
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 /// Argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,9 +57,13 @@ pub enum PasswordError {
     /// wrong password, so it is an error rather than a mismatch.
     #[error("stored password hash is not a valid PHC string: {0}")]
     StoredHash(argon2::password_hash::Error),
-    #[error("password hashing task failed: {0}")]
-    Task(#[from] tokio::task::JoinError),
+    /// The worker running this hash panicked. The worker itself lives on.
+    #[error("password hashing failed unexpectedly")]
+    WorkerPanicked,
 }
+
+/// A hash to compute, given the worker's work area.
+type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 
 /// Result of checking a password against a stored hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,10 +79,9 @@ pub enum Verification {
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: HashParams,
-    permits: Arc<Semaphore>,
-    /// Reusable Argon2 work areas; a task holding a permit always finds one
-    /// here or allocates the first ones.
-    work_areas: Arc<Mutex<Vec<Vec<Block>>>>,
+    /// Queue of the worker threads. They stop when the last clone of the
+    /// hasher is dropped.
+    jobs: flume::Sender<Job>,
     /// Hash of a random password, checked when the account does not exist so
     /// that an unknown email costs as much time as a wrong password.
     dummy_hash: Arc<str>,
@@ -91,8 +101,7 @@ impl PasswordHasher {
 
         Ok(Self {
             params,
-            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
-            work_areas: Arc::default(),
+            jobs: start_workers(max_concurrent.max(1)),
             dummy_hash: dummy_hash.into(),
         })
     }
@@ -175,29 +184,50 @@ impl PasswordHasher {
         })
     }
 
-    /// Runs `work` on the blocking pool with a work area, once a permit is
-    /// free, and puts the work area back for the next hash.
+    /// Runs `work` on the next free worker, with that worker's work area.
     async fn run_blocking<T, F>(&self, work: F) -> Result<T, PasswordError>
     where
         F: FnOnce(&mut Vec<Block>) -> Result<T, PasswordError> + Send + 'static,
         T: Send + 'static,
     {
-        // Nothing calls `close` on the semaphore, so acquiring cannot fail.
-        let _permit = self.permits.acquire().await.expect("hash semaphore closed");
-        let mut work_area = self
-            .work_areas
-            .lock()
-            .expect("work area lock poisoned")
-            .pop()
-            .unwrap_or_default();
-        let (result, work_area) = tokio::task::spawn_blocking(move || {
-            let result = work(&mut work_area);
-            (result, work_area)
-        })
-        .await?;
-        self.work_areas.lock().expect("work area lock poisoned").push(work_area);
-        result
+        let (done, result) = oneshot::channel();
+        let job: Job = Box::new(move |work_area| {
+            // The caller is gone (say, the client hung up), so no one needs
+            // this hash and the worker moves on.
+            if done.is_closed() {
+                return;
+            }
+            let _ = done.send(work(work_area));
+        });
+
+        // The workers hold the receiver until every sender, including this
+        // hasher's, is dropped, so sending cannot fail here.
+        self.jobs.send(job).map_err(|_| PasswordError::WorkerPanicked)?;
+        result.await.map_err(|_| PasswordError::WorkerPanicked)?
     }
+}
+
+/// Starts `count` hashing threads that share one queue.
+fn start_workers(count: usize) -> flume::Sender<Job> {
+    let (jobs, queue) = flume::unbounded::<Job>();
+    for index in 0..count {
+        let queue = queue.clone();
+        std::thread::Builder::new()
+            .name(format!("argon2-{index}"))
+            .spawn(move || {
+                let mut work_area = Vec::new();
+                while let Ok(job) = queue.recv() {
+                    // A panic drops the job's sender, which its caller sees
+                    // as an error. The work area only ever contains scratch
+                    // data, so the worker can go on using it.
+                    if catch_unwind(AssertUnwindSafe(|| job(&mut work_area))).is_err() {
+                        tracing::error!("a password hashing job panicked");
+                    }
+                }
+            })
+            .expect("the OS could not start a password hashing thread");
+    }
+    jobs
 }
 
 /// Computes a raw Argon2 hash of `output_len` bytes in `work_area`, growing
@@ -333,14 +363,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn work_areas_are_reused() {
-        let hasher = PasswordHasher::new(fast(), 2).unwrap();
-        for _ in 0..5 {
+    async fn worker_reuses_its_work_area() {
+        let hasher = PasswordHasher::new(fast(), 1).unwrap();
+        for _ in 0..3 {
             hasher.hash("correct horse battery").await.unwrap();
         }
-        let areas = hasher.work_areas.lock().unwrap();
-        assert_eq!(areas.len(), 1, "sequential hashes share one work area");
-        assert_eq!(areas[0].len(), 1024, "one 1 KiB block per KiB of memory cost");
+        let size = hasher.run_blocking(|work_area| Ok(work_area.len())).await.unwrap();
+        assert_eq!(size, 1024, "one 1 KiB block per KiB of memory cost, kept");
+    }
+
+    #[tokio::test]
+    async fn worker_survives_a_panicking_job() {
+        let hasher = PasswordHasher::new(fast(), 1).unwrap();
+        let result: Result<(), _> = hasher.run_blocking(|_| panic!("test panic")).await;
+        assert!(matches!(result, Err(PasswordError::WorkerPanicked)), "{result:?}");
+
+        let hash = hasher.hash("correct horse battery").await.unwrap();
+        assert!(hash.starts_with("$argon2id$"));
     }
 
     #[tokio::test]
