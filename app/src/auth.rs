@@ -30,7 +30,8 @@ pub async fn register(email: String, display_name: String, password: String) -> 
 #[cfg(feature = "ssr")]
 async fn register_inner(email: String, display_name: String, password: String) -> Result<(), AppError> {
     let state = ssr::state()?;
-    match state.accounts.register(&email, &display_name, &password).await {
+    let client = ssr::client_info();
+    match state.accounts.register(&email, &display_name, &password, &client).await {
         Ok(_) => {
             leptos_axum::redirect("/register/check-email");
             Ok(())
@@ -54,7 +55,12 @@ pub async fn log_in(email: String, password: String) -> Result<(), AppError> {
 #[cfg(feature = "ssr")]
 async fn log_in_inner(email: String, password: String) -> Result<(), AppError> {
     let state = ssr::state()?;
-    let user = match state.accounts.authenticate(&email, &password).await {
+    let client = ssr::client_info();
+    let user = match state
+        .accounts
+        .authenticate(&email, &password, &client, Channel::Browser)
+        .await
+    {
         Ok(user) => user,
         Err(error) => {
             return Err(match AppError::from(error) {
@@ -67,7 +73,6 @@ async fn log_in_inner(email: String, password: String) -> Result<(), AppError> {
     };
 
     let session = ssr::session().await?;
-    let client = ssr::client_info().await;
     latchkey_core::session::log_in(&session, &user.id, &client)
         .await
         .map_err(ssr::session_failed)?;
@@ -92,6 +97,12 @@ async fn log_out_inner() -> Result<(), AppError> {
         .await
         .map_err(ssr::session_failed)?;
     if let Some(user_id) = user_id {
+        let state = ssr::state()?;
+        let client = ssr::client_info();
+        state
+            .accounts
+            .record(Some(&user_id), event::LOGOUT, &client, Channel::Browser.as_str())
+            .await?;
         tracing::info!(user.id = %user_id, "logged out");
     }
     leptos_axum::redirect("/login");
@@ -161,7 +172,7 @@ pub async fn resend_verification(email: String) -> Result<(), AppError> {
 #[cfg(feature = "ssr")]
 async fn resend_verification_inner(email: String) -> Result<(), AppError> {
     let state = ssr::state()?;
-    state.accounts.resend_verification(&email).await?;
+    state.accounts.resend_verification(&email, &ssr::client_info()).await?;
     leptos_axum::redirect("/login?resent=1");
     Ok(())
 }
@@ -175,17 +186,19 @@ pub async fn resend_verification_link(token: String) -> Result<(), AppError> {
 #[cfg(feature = "ssr")]
 async fn resend_verification_link_inner(token: String) -> Result<(), AppError> {
     let state = ssr::state()?;
-    state.accounts.resend_verification_for_token(&token).await?;
+    state
+        .accounts
+        .resend_verification_for_token(&token, &ssr::client_info())
+        .await?;
     leptos_axum::redirect("/verify-email?resent=1");
     Ok(())
 }
 
 #[cfg(feature = "ssr")]
-mod ssr {
-    use std::net::SocketAddr;
+use latchkey_core::{accounts::Channel, store::event};
 
-    use axum::extract::ConnectInfo;
-    use http::{header::USER_AGENT, HeaderMap};
+#[cfg(feature = "ssr")]
+mod ssr {
     use latchkey_core::{
         session::{ClientInfo, SessionError},
         store::{User, UserId},
@@ -216,6 +229,9 @@ mod ssr {
         if !accepts_html {
             if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
                 response.set_status(status_of(error));
+                if let AppError::TooManyAttempts { retry_after_seconds } = error {
+                    response.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(*retry_after_seconds));
+                }
             }
         }
         result
@@ -229,6 +245,7 @@ mod ssr {
             }
             AppError::InvalidCredentials | AppError::NotLoggedIn => StatusCode::UNAUTHORIZED,
             AppError::EmailNotVerified { .. } => StatusCode::FORBIDDEN,
+            AppError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal | AppError::ServerFn(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -259,17 +276,12 @@ mod ssr {
             .map_err(session_failed)
     }
 
-    /// Reads the peer address and user agent of the current request.
-    pub async fn client_info() -> ClientInfo {
-        let ip = leptos_axum::extract::<ConnectInfo<SocketAddr>>()
-            .await
-            .ok()
-            .map(|ConnectInfo(address)| address.ip().to_string());
-        let user_agent = leptos_axum::extract::<HeaderMap>()
-            .await
-            .ok()
-            .and_then(|headers| headers.get(USER_AGENT)?.to_str().ok().map(str::to_owned));
-        ClientInfo { ip, user_agent }
+    /// Reads the client address (resolved by the server before routing)
+    /// and user agent of the current request.
+    pub fn client_info() -> ClientInfo {
+        use_context::<http::request::Parts>()
+            .map(|parts| ClientInfo::from_request(&parts))
+            .unwrap_or_default()
     }
 
     pub fn account_view(user: &User) -> AccountView {

@@ -28,6 +28,10 @@ pub enum AppError {
     TokenUsed,
     TokenInvalid,
     NotLoggedIn,
+    /// Over a rate limit or inside a login wait.
+    TooManyAttempts {
+        retry_after_seconds: u64,
+    },
     /// Details are withheld on purpose; the server logs them.
     Internal,
     /// The request did not reach the function (network, decoding).
@@ -54,7 +58,7 @@ impl AppError {
 
 impl std::fmt::Display for AppError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+        let text = match self {
             Self::Invalid { .. } => "Some fields need your attention.",
             Self::InvalidCredentials => "Wrong email or password.",
             Self::EmailNotVerified { .. } => {
@@ -64,9 +68,26 @@ impl std::fmt::Display for AppError {
             Self::TokenUsed => "This verification link has already been used.",
             Self::TokenInvalid => "This verification link is invalid or has been replaced by a newer one.",
             Self::NotLoggedIn => "Please log in first.",
+            Self::TooManyAttempts { retry_after_seconds } => {
+                return write!(
+                    f,
+                    "Too many attempts. Please try again in {}.",
+                    wait_text(*retry_after_seconds)
+                );
+            }
             Self::Internal => "Something went wrong on our side. Please try again in a moment.",
             Self::ServerFn(_) => "The server could not be reached or did not understand the request. Please try again.",
-        })
+        };
+        f.write_str(text)
+    }
+}
+
+/// Formats a wait for people to read: "1 second", "45 seconds", "15 minutes".
+fn wait_text(seconds: u64) -> String {
+    match seconds {
+        1 => "1 second".to_owned(),
+        2..120 => format!("{seconds} seconds"),
+        _ => format!("{} minutes", seconds.div_ceil(60)),
     }
 }
 
@@ -92,6 +113,9 @@ impl From<latchkey_core::accounts::AccountError> for AppError {
             AccountError::TokenUsed => Self::TokenUsed,
             AccountError::TokenInvalid => Self::TokenInvalid,
             AccountError::NotFound => Self::NotLoggedIn,
+            AccountError::TooManyAttempts(limit) => Self::TooManyAttempts {
+                retry_after_seconds: latchkey_core::throttle::retry_after_seconds(limit.retry_after),
+            },
             AccountError::Store(_) | AccountError::Password(_) => {
                 tracing::error!(%error, "account operation failed");
                 Self::Internal

@@ -11,7 +11,9 @@ use crate::{
     emails,
     mail::Mailer,
     password::{PasswordError, PasswordHasher, Verification},
-    store::{NewUser, SessionStore, Store, StoreError, TokenState, User, UserId},
+    session::ClientInfo,
+    store::{event, NewUser, SessionStore, Store, StoreError, TokenState, User, UserId},
+    throttle::{Action, Throttle, TooManyAttempts},
     token::{SecretToken, TokenHash},
     validate::{self, field, FieldErrors},
 };
@@ -35,6 +37,8 @@ pub enum AccountError {
     #[error("account not found")]
     NotFound,
     #[error(transparent)]
+    TooManyAttempts(#[from] TooManyAttempts),
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Password(#[from] PasswordError),
@@ -49,6 +53,23 @@ pub struct Accounts {
     mailer: Mailer,
     public_url: Url,
     verification_ttl: Duration,
+    throttle: Throttle,
+}
+
+/// Entry point of a login (pages or JSON API), recorded with its audit events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Browser,
+    Api,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Browser => "browser",
+            Self::Api => "api",
+        }
+    }
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -67,6 +88,7 @@ impl Accounts {
         mailer: Mailer,
         public_url: Url,
         verification_ttl: Duration,
+        throttle: Throttle,
     ) -> Self {
         Self {
             store,
@@ -75,7 +97,12 @@ impl Accounts {
             mailer,
             public_url,
             verification_ttl,
+            throttle,
         }
+    }
+
+    pub fn throttle(&self) -> &Throttle {
+        &self.throttle
     }
 
     pub fn store(&self) -> &Store {
@@ -97,8 +124,10 @@ impl Accounts {
         email: &str,
         display_name: &str,
         password: &str,
+        client: &ClientInfo,
     ) -> Result<Option<User>, AccountError> {
         let valid = validate::validate_registration(email, display_name, password).map_err(AccountError::Invalid)?;
+        self.throttle.check_ip(Action::Register, client.ip.as_deref()).await?;
         let password_hash = self.hasher.hash(password).await?;
         let now = OffsetDateTime::now_utc();
 
@@ -194,12 +223,16 @@ impl Accounts {
     /// Mails a new verification link if `email` belongs to an unverified
     /// account. Returns `Ok(())` in every other case too, so that it cannot
     /// be used to probe for accounts.
-    pub async fn resend_verification(&self, email: &str) -> Result<(), AccountError> {
+    pub async fn resend_verification(&self, email: &str, client: &ClientInfo) -> Result<(), AccountError> {
         let email = validate::normalize_email(email).map_err(|message| {
             let mut errors = FieldErrors::new();
             errors.insert(field::EMAIL, message);
             AccountError::Invalid(errors)
         })?;
+        self.throttle
+            .check_ip(Action::VerificationMail, client.ip.as_deref())
+            .await?;
+        self.throttle.check_verification_mail(&email).await?;
         if let Some(credentials) = self.store.find_credentials_by_email(&email).await? {
             if !credentials.user.is_verified() {
                 self.send_verification(&credentials.user, OffsetDateTime::now_utc())
@@ -211,7 +244,10 @@ impl Accounts {
 
     /// Mails a new link to the owner of an expired verification token, so
     /// that the page reporting the expiry can offer a resend button.
-    pub async fn resend_verification_for_token(&self, token: &str) -> Result<(), AccountError> {
+    pub async fn resend_verification_for_token(&self, token: &str, client: &ClientInfo) -> Result<(), AccountError> {
+        self.throttle
+            .check_ip(Action::VerificationMail, client.ip.as_deref())
+            .await?;
         let Some(user_id) = self.store.verification_token_owner(&TokenHash::of(token)).await? else {
             return Err(AccountError::TokenInvalid);
         };
@@ -221,42 +257,94 @@ impl Accounts {
             .await?
             .ok_or(AccountError::TokenInvalid)?;
         if !user.is_verified() {
+            self.throttle.check_verification_mail(&user.email).await?;
             self.send_verification(&user, OffsetDateTime::now_utc()).await?;
         }
         Ok(())
     }
 
-    /// Checks an email and password and returns the account.
+    /// Checks an email and password and returns the account, within the
+    /// rate limits, and records the attempt in the audit trail.
     ///
-    /// An unknown email costs the same Argon2 work as a wrong password. Only
-    /// after the password is right does an unverified account get
-    /// [`AccountError::EmailNotVerified`]. A stored hash made with older
-    /// parameters is replaced by one with the current parameters.
-    pub async fn authenticate(&self, email: &str, password: &str) -> Result<User, AccountError> {
-        let credentials = match validate::normalize_email(email) {
-            Ok(email) => self.store.find_credentials_by_email(&email).await?,
-            Err(_) => None,
+    /// An unknown email costs the same Argon2 work as a wrong password, and
+    /// counts towards the same waits. Only after the password is right does
+    /// an unverified account get [`AccountError::EmailNotVerified`]. A stored
+    /// hash made with older parameters is replaced by one with the current
+    /// parameters.
+    pub async fn authenticate(
+        &self,
+        email: &str,
+        password: &str,
+        client: &ClientInfo,
+        channel: Channel,
+    ) -> Result<User, AccountError> {
+        let normalized = validate::normalize_email(email).ok();
+        let account_key = normalized.as_deref().unwrap_or(email);
+        self.throttle.check_ip(Action::Login, client.ip.as_deref()).await?;
+        self.throttle.check_login_wait(account_key).await?;
+
+        let credentials = match &normalized {
+            Some(email) => self.store.find_credentials_by_email(email).await?,
+            None => None,
         };
         let stored_hash = credentials
             .as_ref()
             .map(|credentials| credentials.password_hash.as_str());
+        let verification = self.hasher.verify(password, stored_hash).await?;
+        let user_id = credentials.as_ref().map(|credentials| credentials.user.id.clone());
+        let user_id = user_id.as_ref();
 
-        let needs_rehash = match self.hasher.verify(password, stored_hash).await? {
-            Verification::Mismatch => return Err(AccountError::InvalidCredentials),
+        let needs_rehash = match verification {
             Verification::Match { needs_rehash } => needs_rehash,
+            Verification::Mismatch => {
+                let wait = self.throttle.login_failed(account_key).await;
+                self.record(user_id, event::LOGIN_FAILED, client, channel.as_str())
+                    .await?;
+                if let Some(wait) = wait {
+                    let detail = format!("{}; next attempt allowed in {} s", channel.as_str(), wait.as_secs());
+                    self.record(user_id, event::LOGIN_THROTTLED, client, &detail).await?;
+                    tracing::warn!(user.id = ?user_id.map(UserId::as_str), "failed logins; account attempts slowed");
+                }
+                return Err(AccountError::InvalidCredentials);
+            }
         };
         let Some(credentials) = credentials else {
             return Err(AccountError::InvalidCredentials);
         };
+
+        self.throttle.login_succeeded(account_key).await;
         if !credentials.user.is_verified() {
+            let detail = format!("{}; email not verified", channel.as_str());
+            self.record(user_id, event::LOGIN_FAILED, client, &detail).await?;
             return Err(AccountError::EmailNotVerified);
         }
-
         if needs_rehash {
             self.rehash(&credentials.user.id, &credentials.password_hash, password)
                 .await;
         }
+        self.record(user_id, event::LOGIN_SUCCEEDED, client, channel.as_str())
+            .await?;
         Ok(credentials.user)
+    }
+
+    /// Stores a security event about `user_id` (if known) in the audit trail.
+    pub async fn record(
+        &self,
+        user_id: Option<&UserId>,
+        kind: &str,
+        client: &ClientInfo,
+        detail: &str,
+    ) -> Result<(), AccountError> {
+        self.store
+            .record_event(
+                user_id,
+                kind,
+                &client.event_context(),
+                Some(detail),
+                OffsetDateTime::now_utc(),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Upgrades a stored hash; a failure only leaves the old hash in place.

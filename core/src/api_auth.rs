@@ -4,11 +4,12 @@
 use time::OffsetDateTime;
 
 use crate::{
-    accounts::{AccountError, Accounts},
+    accounts::{AccountError, Accounts, Channel},
     jwt::{AccessClaims, InvalidToken, KeyError, KeyRing},
     roles::{grant_scopes, scopes_of, Role, ScopeNotGranted},
     session::ClientInfo,
-    store::{event, EventContext, FamilyLifetimes, NewApiSession, Rotation, Store, StoreError, User, UserId},
+    store::{event, FamilyLifetimes, NewApiSession, Rotation, Store, StoreError, User, UserId},
+    throttle::{Action, TooManyAttempts},
     token::{SecretToken, TokenHash},
 };
 
@@ -25,6 +26,8 @@ pub enum ApiAuthError {
     InvalidToken(#[from] InvalidToken),
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error(transparent)]
+    TooManyAttempts(#[from] TooManyAttempts),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -79,21 +82,10 @@ impl ApiAuth {
         client: &ClientInfo,
     ) -> Result<(User, TokenPair), ApiAuthError> {
         let now = OffsetDateTime::now_utc();
-        let context = EventContext {
-            ip: client.ip.as_deref(),
-            user_agent: client.user_agent.as_deref(),
-        };
-        let user = match self.accounts.authenticate(email, password).await {
-            Ok(user) => user,
-            Err(error) => {
-                if matches!(error, AccountError::InvalidCredentials | AccountError::EmailNotVerified) {
-                    self.store()
-                        .record_event(None, event::LOGIN_FAILED, &context, Some("api"), now)
-                        .await?;
-                }
-                return Err(error.into());
-            }
-        };
+        let user = self
+            .accounts
+            .authenticate(email, password, client, Channel::Api)
+            .await?;
 
         let roles = self.store().user_roles(&user.id).await?;
         let scopes = grant_scopes(requested_scope, &roles)?;
@@ -112,9 +104,6 @@ impl ApiAuth {
             expires_at,
         };
         self.store().create_api_session(&new, now).await?;
-        self.store()
-            .record_event(Some(&user.id), event::LOGIN_SUCCEEDED, &context, Some("api"), now)
-            .await?;
         tracing::info!(user.id = %user.id, family = %family_id, "API login");
 
         let pair = self.token_pair(&user.id, &family_id, scope, refresh_token)?;
@@ -125,6 +114,10 @@ impl ApiAuth {
     /// to what the user's roles grant now, so a removed role takes effect at
     /// the next refresh.
     pub async fn refresh(&self, presented: &str, client: &ClientInfo) -> Result<TokenPair, ApiAuthError> {
+        self.accounts
+            .throttle()
+            .check_ip(Action::Refresh, client.ip.as_deref())
+            .await?;
         let now = OffsetDateTime::now_utc();
         let successor = SecretToken::generate();
         let rotation = self
@@ -143,19 +136,9 @@ impl ApiAuth {
                 self.token_pair(&user_id, &family_id, scope, successor)
             }
             Rotation::Reused { user_id, family_id } => {
-                let context = EventContext {
-                    ip: client.ip.as_deref(),
-                    user_agent: client.user_agent.as_deref(),
-                };
                 let detail = format!("family {family_id} revoked");
-                self.store()
-                    .record_event(
-                        Some(&user_id),
-                        event::REFRESH_TOKEN_REUSED,
-                        &context,
-                        Some(&detail),
-                        now,
-                    )
+                self.accounts
+                    .record(Some(&user_id), event::REFRESH_TOKEN_REUSED, client, &detail)
                     .await?;
                 tracing::warn!(user.id = %user_id, family = %family_id, "refresh token reused; token family revoked");
                 Err(ApiAuthError::InvalidGrant)
@@ -167,18 +150,8 @@ impl ApiAuth {
     /// Ends the login the access token belongs to.
     pub async fn log_out(&self, principal: &Principal, client: &ClientInfo) -> Result<(), ApiAuthError> {
         self.store().revoke_family(&principal.claims.sid).await?;
-        let context = EventContext {
-            ip: client.ip.as_deref(),
-            user_agent: client.user_agent.as_deref(),
-        };
-        self.store()
-            .record_event(
-                Some(&principal.user_id),
-                event::LOGOUT,
-                &context,
-                Some("api"),
-                OffsetDateTime::now_utc(),
-            )
+        self.accounts
+            .record(Some(&principal.user_id), event::LOGOUT, client, Channel::Api.as_str())
             .await?;
         tracing::info!(user.id = %principal.user_id, family = %principal.claims.sid, "API logout");
         Ok(())

@@ -9,7 +9,11 @@ use std::{path::PathBuf, time::Duration};
 use lettre::message::Mailbox;
 use url::Url;
 
-use crate::password::HashParams;
+use crate::{
+    client_ip::TrustedProxies,
+    password::HashParams,
+    throttle::{Backoff, Limits, Rate},
+};
 
 #[derive(Debug, thiserror::Error)]
 #[error("{variable} is invalid: {problem}. {fix}")]
@@ -63,6 +67,11 @@ pub struct Config {
     /// from memory. This instance sees its own changes at once, and another
     /// instance's revocation within this time. Zero turns the cache off.
     pub read_cache_ttl: Duration,
+    /// Rate limits and login waits.
+    pub limits: Limits,
+    /// Proxies whose `Forwarded` and `X-Forwarded-For` headers name the
+    /// client. Empty: the socket peer is the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Config {
@@ -121,6 +130,17 @@ impl Config {
                 Some("0" | "0s") => Duration::ZERO,
                 _ => parse_duration(&get, "READ_CACHE_TTL", "1s")?,
             },
+            limits: parse_limits(&get)?,
+            trusted_proxies: get("TRUSTED_PROXIES")
+                .unwrap_or_default()
+                .parse()
+                .map_err(|problem| ConfigError {
+                    variable: "TRUSTED_PROXIES",
+                    problem,
+                    fix: "List the addresses or CIDR networks of your reverse proxies, separated by commas, \
+                          such as `127.0.0.1,10.0.0.0/8`."
+                        .to_owned(),
+                })?,
         })
     }
 
@@ -144,6 +164,38 @@ fn parse_public_url(value: &str) -> Result<Url, ConfigError> {
         return Err(invalid(format!("{value:?} has a path, query or fragment")));
     }
     Ok(url)
+}
+
+fn parse_limits(get: &impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigError> {
+    let defaults = Limits::default();
+    let rate = |variable: &'static str, default: Rate| -> Result<Rate, ConfigError> {
+        let Some(value) = get(variable) else {
+            return Ok(default);
+        };
+        value.parse().map_err(|problem| ConfigError {
+            variable,
+            problem,
+            fix: format!(
+                "Write a count and a period such as 30/5m, or unset it for the default, {}/{}s.",
+                default.count,
+                default.period.as_secs()
+            ),
+        })
+    };
+    let backoff = defaults.login_backoff;
+
+    Ok(Limits {
+        login_per_ip: rate("LOGIN_RATE_PER_IP", defaults.login_per_ip)?,
+        login_backoff: Backoff {
+            free_failures: parse_number(get, "LOGIN_FAILURES_BEFORE_WAIT", backoff.free_failures, 1..=100)?,
+            max_wait: parse_duration(get, "LOGIN_MAX_WAIT", "15m")?,
+            ..backoff
+        },
+        register_per_ip: rate("REGISTER_RATE_PER_IP", defaults.register_per_ip)?,
+        verification_mail_per_ip: rate("VERIFICATION_MAIL_RATE_PER_IP", defaults.verification_mail_per_ip)?,
+        verification_mail_per_email: rate("VERIFICATION_MAIL_RATE_PER_EMAIL", defaults.verification_mail_per_email)?,
+        refresh_per_ip: rate("REFRESH_RATE_PER_IP", defaults.refresh_per_ip)?,
+    })
 }
 
 fn parse_origins(value: Option<&str>) -> Result<Vec<String>, ConfigError> {
@@ -287,6 +339,34 @@ mod tests {
         assert_eq!(config.jwt_audience, "latchkey-api");
         assert!(config.cors_allowed_origins.is_empty());
         assert_eq!(config.read_cache_ttl, Duration::from_secs(1));
+        assert_eq!(config.limits, Limits::default());
+        assert!(config.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn limits_and_proxies_parse() {
+        let config = config_with(&[
+            ("LOGIN_RATE_PER_IP", "5/1m"),
+            ("LOGIN_FAILURES_BEFORE_WAIT", "3"),
+            ("LOGIN_MAX_WAIT", "2m"),
+            ("TRUSTED_PROXIES", "127.0.0.1"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.limits.login_per_ip,
+            Rate {
+                count: 5,
+                period: Duration::from_secs(60)
+            }
+        );
+        assert_eq!(config.limits.login_backoff.free_failures, 3);
+        assert_eq!(config.limits.login_backoff.max_wait, Duration::from_secs(120));
+        assert!(config.trusted_proxies.contains("127.0.0.1".parse().unwrap()));
+
+        let error = config_with(&[("REFRESH_RATE_PER_IP", "lots")]).unwrap_err();
+        assert_eq!(error.variable, "REFRESH_RATE_PER_IP");
+        let error = config_with(&[("TRUSTED_PROXIES", "proxy.local")]).unwrap_err();
+        assert_eq!(error.variable, "TRUSTED_PROXIES");
     }
 
     #[test]

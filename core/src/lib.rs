@@ -13,6 +13,8 @@ pub mod api_auth;
 #[cfg(feature = "server")]
 mod cache;
 #[cfg(feature = "server")]
+pub mod client_ip;
+#[cfg(feature = "server")]
 pub mod config;
 #[cfg(feature = "server")]
 pub mod emails;
@@ -28,5 +30,7 @@ pub mod roles;
 pub mod session;
 #[cfg(feature = "server")]
 pub mod store;
+#[cfg(feature = "server")]
+pub mod throttle;
 #[cfg(feature = "server")]
 pub mod token;

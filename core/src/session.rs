@@ -6,7 +6,10 @@
 
 use tower_sessions::Session;
 
-use crate::store::{UserId, SESSION_KEY_IP, SESSION_KEY_USER_AGENT, SESSION_KEY_USER_ID};
+use crate::{
+    client_ip::ClientAddr,
+    store::{EventContext, UserId, SESSION_KEY_IP, SESSION_KEY_USER_AGENT, SESSION_KEY_USER_ID},
+};
 
 pub type SessionError = tower_sessions::session::Error;
 
@@ -15,6 +18,30 @@ pub type SessionError = tower_sessions::session::Error;
 pub struct ClientInfo {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    /// Reads the client address that the server resolved before routing
+    /// (see [`crate::client_ip`]) and the user agent of a request.
+    pub fn from_request(parts: &http::request::Parts) -> Self {
+        let ip = parts
+            .extensions
+            .get::<ClientAddr>()
+            .map(|ClientAddr(address)| address.to_string());
+        let user_agent = parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        Self { ip, user_agent }
+    }
+
+    pub fn event_context(&self) -> EventContext<'_> {
+        EventContext {
+            ip: self.ip.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+        }
+    }
 }
 
 /// Marks the session as logged in as `user_id`.

@@ -1,5 +1,5 @@
-//! Periodic work: picking up signing keys rotated by another process, and
-//! deleting expired rows.
+//! Periodic work: picking up signing keys rotated by another process,
+//! dropping rate limit state that has run out, and deleting expired rows.
 
 use std::time::Duration;
 
@@ -23,6 +23,7 @@ pub fn spawn_housekeeping(accounts: Accounts, keys: KeyRing) -> tokio::task::Joi
             if let Err(error) = keys.reload().await {
                 tracing::warn!(%error, "reloading signing keys failed");
             }
+            accounts.throttle().purge().await;
             if count % CLEANUP_EVERY == 0 {
                 delete_expired(&accounts, &keys).await;
             }

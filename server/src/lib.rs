@@ -3,6 +3,7 @@
 
 pub mod api;
 mod bad_input;
+mod client_addr;
 mod csrf;
 mod errors;
 mod headers;
@@ -20,6 +21,7 @@ use latchkey_core::{
     mail::{MailError, Mailer},
     password::{PasswordError, PasswordHasher},
     store::{FamilyLifetimes, SessionStore, Store, StoreError},
+    throttle::Throttle,
 };
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
@@ -79,6 +81,7 @@ pub async fn build_state(config: &Config) -> Result<Services, StartupError> {
         mailer,
         config.public_url.clone(),
         config.verification_token_ttl,
+        Throttle::in_memory(config.limits),
     );
 
     let issuer = config.public_url.as_str().trim_end_matches('/').to_owned();
@@ -151,6 +154,10 @@ pub fn router(config: &Config, services: Services, leptos_options: LeptosOptions
             csrf::require_same_origin,
         ))
         .merge(api::router(services.api, &config.cors_allowed_origins))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(config.trusted_proxies.clone()),
+            client_addr::resolve_client_addr,
+        ))
         .layer(headers::security_headers())
         .layer(CatchPanicLayer::custom(errors::panic_page))
         // The span names the path only: a query string can carry a token.

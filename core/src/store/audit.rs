@@ -6,6 +6,8 @@ use super::{unix_seconds, Store, StoreError, UserId};
 pub mod event {
     pub const LOGIN_SUCCEEDED: &str = "login_succeeded";
     pub const LOGIN_FAILED: &str = "login_failed";
+    /// Failed logins made the account wait before its next attempt.
+    pub const LOGIN_THROTTLED: &str = "login_throttled";
     pub const LOGOUT: &str = "logout";
     pub const REFRESH_TOKEN_REUSED: &str = "refresh_token_reused";
     pub const EMAIL_VERIFIED: &str = "email_verified";

@@ -77,10 +77,19 @@ impl From<&User> for UserBody {
         (status = 400, description = "Invalid or malformed input", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 429, description = "`too_many_requests`: over a rate limit", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     )
 )]
-pub async fn register(State(state): State<ApiState>, ApiJson(body): ApiJson<RegisterRequest>) -> ApiResult<Response> {
-    let registered = state.accounts.register(&body.email, &body.name, &body.password).await?;
+pub async fn register(
+    State(state): State<ApiState>,
+    Client(client): Client,
+    ApiJson(body): ApiJson<RegisterRequest>,
+) -> ApiResult<Response> {
+    let registered = state
+        .accounts
+        .register(&body.email, &body.name, &body.password, &client)
+        .await?;
     let user = match registered {
         Some(user) => UserBody::from(&user),
         None => UserBody {
@@ -164,6 +173,8 @@ pub struct TokenResponse {
         (status = 403, description = "`email_not_verified`", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 429, description = "`too_many_requests`: over the address's rate limit, or the account must wait after failed logins", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     )
 )]
 pub async fn login(
@@ -200,6 +211,8 @@ pub struct RefreshRequest {
         (status = 400, description = "`invalid_grant` or malformed input", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 429, description = "`too_many_requests`: over a rate limit", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     )
 )]
 pub async fn refresh(

@@ -11,7 +11,12 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use latchkey_core::{accounts::AccountError, api_auth::ApiAuthError, validate::FieldErrors};
+use latchkey_core::{
+    accounts::AccountError,
+    api_auth::ApiAuthError,
+    throttle::{retry_after_seconds, TooManyAttempts},
+    validate::FieldErrors,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -47,6 +52,10 @@ pub enum ApiError {
     NotFound(&'static str),
     PayloadTooLarge,
     UnsupportedMediaType,
+    /// Over a rate limit or inside a login wait (429 with `Retry-After`).
+    TooManyRequests {
+        retry_after_seconds: u64,
+    },
     Internal,
 }
 
@@ -132,6 +141,11 @@ impl ApiError {
                 "unsupported_media_type",
                 "Send the body as JSON with Content-Type: application/json.".to_owned(),
             ),
+            Self::TooManyRequests { retry_after_seconds } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                format!("Too many attempts. Try again in {retry_after_seconds} seconds."),
+            ),
             Self::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -157,6 +171,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
         let challenge = self.challenge();
+        let retry_after = match &self {
+            Self::TooManyRequests { retry_after_seconds } => Some(HeaderValue::from(*retry_after_seconds)),
+            _ => None,
+        };
         let fields = match self {
             Self::InvalidRequest { fields, .. } => fields,
             _ => None,
@@ -172,6 +190,9 @@ impl IntoResponse for ApiError {
             .into_response();
         if let Some(value) = challenge.and_then(|text| HeaderValue::from_str(&text).ok()) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        }
+        if let Some(value) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
     }
@@ -194,6 +215,7 @@ impl From<AccountError> for ApiError {
             AccountError::TokenExpired => Self::ExpiredVerificationToken,
             AccountError::TokenUsed | AccountError::TokenInvalid => Self::InvalidVerificationToken,
             AccountError::NotFound => Self::InvalidToken,
+            AccountError::TooManyAttempts(limit) => limit.into(),
             AccountError::Store(_) | AccountError::Password(_) => {
                 tracing::error!(%error, "account operation failed");
                 Self::Internal
@@ -208,6 +230,7 @@ impl From<ApiAuthError> for ApiError {
             ApiAuthError::Account(error) => error.into(),
             ApiAuthError::Scope(error) => Self::InvalidScope(error.0),
             ApiAuthError::InvalidGrant => Self::InvalidGrant,
+            ApiAuthError::TooManyAttempts(limit) => limit.into(),
             ApiAuthError::InvalidToken(reason) => {
                 tracing::debug!(%reason, "access token rejected");
                 Self::InvalidToken
@@ -216,6 +239,14 @@ impl From<ApiAuthError> for ApiError {
                 tracing::error!(%error, "token operation failed");
                 Self::Internal
             }
+        }
+    }
+}
+
+impl From<TooManyAttempts> for ApiError {
+    fn from(limit: TooManyAttempts) -> Self {
+        Self::TooManyRequests {
+            retry_after_seconds: retry_after_seconds(limit.retry_after),
         }
     }
 }

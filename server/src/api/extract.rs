@@ -1,11 +1,9 @@
 //! Request extractors of the JSON API: a JSON body with API-shaped errors,
 //! the bearer token, and the caller's address.
 
-use std::net::SocketAddr;
-
 use axum::{
     body::Bytes,
-    extract::{ConnectInfo, FromRequest, FromRequestParts, Request},
+    extract::{FromRequest, FromRequestParts, Request},
     http::{header, request::Parts},
 };
 use latchkey_core::{api_auth::Principal, session::ClientInfo};
@@ -90,22 +88,14 @@ impl Bearer {
     }
 }
 
-/// The peer address and user agent, recorded with logins and events.
+/// The client address (see `client_ip`) and user agent, for rate limits
+/// and the audit trail.
 pub struct Client(pub ClientInfo);
 
 impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(address)| address.ip().to_string());
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
-        Ok(Self(ClientInfo { ip, user_agent }))
+        Ok(Self(ClientInfo::from_request(parts)))
     }
 }

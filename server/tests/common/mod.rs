@@ -134,7 +134,22 @@ impl TestServer {
         body: Option<serde_json::Value>,
         bearer: Option<&str>,
     ) -> (StatusCode, reqwest::header::HeaderMap, serde_json::Value) {
+        self.api_with_headers(method, path, body, bearer, &[]).await
+    }
+
+    /// Sends a JSON request to the API with extra request headers.
+    pub async fn api_with_headers(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        bearer: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, reqwest::header::HeaderMap, serde_json::Value) {
         let mut request = self.client.request(method, self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(body) = body {
             request = request.json(&body);
         }
