@@ -22,6 +22,16 @@ pub struct AccountView {
     pub member_since: String,
 }
 
+/// One line of the account page's recent activity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityView {
+    /// Time as `YYYY-MM-DD HH:MM UTC`.
+    pub when: String,
+    pub what: String,
+    pub ip: String,
+    pub user_agent: String,
+}
+
 #[server(prefix = "/fn", endpoint = "register")]
 pub async fn register(email: String, display_name: String, password: String) -> Result<(), AppError> {
     ssr::with_status(register_inner(email, display_name, password).await)
@@ -125,6 +135,20 @@ async fn current_user_inner() -> Result<Option<AccountView>, AppError> {
     Ok(user.map(|user| ssr::account_view(&user)))
 }
 
+/// Returns the logged-in user's recent security events, newest first.
+#[server(prefix = "/fn", endpoint = "recent_activity")]
+pub async fn recent_activity() -> Result<Vec<ActivityView>, AppError> {
+    ssr::with_status(recent_activity_inner().await)
+}
+
+#[cfg(feature = "ssr")]
+async fn recent_activity_inner() -> Result<Vec<ActivityView>, AppError> {
+    let state = ssr::state()?;
+    let user_id = ssr::logged_in_user_id().await?.ok_or(AppError::NotLoggedIn)?;
+    let events = state.accounts.recent_activity(&user_id).await?;
+    Ok(events.iter().map(ssr::activity_view).collect())
+}
+
 #[server(prefix = "/fn", endpoint = "update_display_name")]
 pub async fn update_display_name(display_name: String) -> Result<AccountView, AppError> {
     ssr::with_status(update_display_name_inner(display_name).await)
@@ -158,7 +182,7 @@ pub async fn verify_email(token: String) -> Result<(), AppError> {
 #[cfg(feature = "ssr")]
 async fn verify_email_inner(token: String) -> Result<(), AppError> {
     let state = ssr::state()?;
-    state.accounts.verify_email(&token).await?;
+    state.accounts.verify_email(&token, &ssr::client_info()).await?;
     leptos_axum::redirect("/verify-email?verified=1");
     Ok(())
 }
@@ -206,7 +230,9 @@ mod ssr {
     use leptos::prelude::use_context;
     use tower_sessions::Session;
 
-    use super::AccountView;
+    use latchkey_core::store::{event, AuditEvent};
+
+    use super::{AccountView, ActivityView};
     use crate::{error::AppError, state::AppState};
 
     /// Gives an error its HTTP status for the hydrated app's fetch calls.
@@ -282,6 +308,38 @@ mod ssr {
         use_context::<http::request::Parts>()
             .map(|parts| ClientInfo::from_request(&parts))
             .unwrap_or_default()
+    }
+
+    pub fn activity_view(event: &AuditEvent) -> ActivityView {
+        let via = match event.detail.as_deref().and_then(|detail| detail.split(';').next()) {
+            Some("browser") => " (this site)",
+            Some("api") => " (API)",
+            _ => "",
+        };
+        let what = match event.kind.as_str() {
+            event::LOGIN_SUCCEEDED => format!("Logged in{via}"),
+            event::LOGIN_FAILED => format!("Failed login{via}"),
+            event::LOGIN_THROTTLED => "Failed logins: further attempts must wait".to_owned(),
+            event::LOGOUT => format!("Logged out{via}"),
+            event::REFRESH_TOKEN_REUSED => "A used refresh token came back; that login was ended".to_owned(),
+            event::EMAIL_VERIFIED => "Email address verified".to_owned(),
+            event::ROLES_CHANGED => "Roles changed".to_owned(),
+            other => other.replace('_', " "),
+        };
+        let at = event.created_at;
+        ActivityView {
+            when: format!(
+                "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+                at.year(),
+                u8::from(at.month()),
+                at.day(),
+                at.hour(),
+                at.minute()
+            ),
+            what,
+            ip: event.ip.clone().unwrap_or_default(),
+            user_agent: event.user_agent.clone().unwrap_or_default(),
+        }
     }
 
     pub fn account_view(user: &User) -> AccountView {

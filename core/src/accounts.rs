@@ -12,7 +12,7 @@ use crate::{
     mail::Mailer,
     password::{PasswordError, PasswordHasher, Verification},
     session::ClientInfo,
-    store::{event, NewUser, SessionStore, Store, StoreError, TokenState, User, UserId},
+    store::{event, AuditEvent, NewUser, SessionStore, Store, StoreError, TokenState, User, UserId},
     throttle::{Action, Throttle, TooManyAttempts},
     token::{SecretToken, TokenHash},
     validate::{self, field, FieldErrors},
@@ -43,6 +43,9 @@ pub enum AccountError {
     #[error(transparent)]
     Password(#[from] PasswordError),
 }
+
+/// Number of security events the account page lists.
+const RECENT_ACTIVITY_SHOWN: u32 = 20;
 
 /// The account service.
 #[derive(Debug, Clone)]
@@ -200,7 +203,7 @@ impl Accounts {
     }
 
     /// Spends a verification token and marks its account verified.
-    pub async fn verify_email(&self, token: &str) -> Result<User, AccountError> {
+    pub async fn verify_email(&self, token: &str, client: &ClientInfo) -> Result<User, AccountError> {
         let now = OffsetDateTime::now_utc();
         match self
             .store
@@ -209,6 +212,8 @@ impl Accounts {
         {
             TokenState::Consumed(user) => {
                 tracing::info!(user.id = %user.id, "email verified");
+                self.record(Some(&user.id), event::EMAIL_VERIFIED, client, &user.email)
+                    .await?;
                 Ok(user)
             }
             TokenState::Expired { user_id } => {
@@ -325,6 +330,11 @@ impl Accounts {
         self.record(user_id, event::LOGIN_SUCCEEDED, client, channel.as_str())
             .await?;
         Ok(credentials.user)
+    }
+
+    /// Returns the user's most recent security events, newest first.
+    pub async fn recent_activity(&self, user_id: &UserId) -> Result<Vec<AuditEvent>, AccountError> {
+        Ok(self.store.recent_events(user_id, RECENT_ACTIVITY_SHOWN).await?)
     }
 
     /// Stores a security event about `user_id` (if known) in the audit trail.

@@ -736,3 +736,53 @@ async fn pages_allow_only_nonced_scripts() {
         "a new nonce per response"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_page_lists_recent_activity() {
+    let server = TestServer::start().await;
+    server.api_login("ann@example.com", None).await;
+    let failed = server.log_in("ann@example.com", "wrong password", None).await;
+    assert_eq!(failed.error(), Some(app::error::AppError::InvalidCredentials));
+    let cookie = server
+        .log_in("ann@example.com", PASSWORD, None)
+        .await
+        .cookie_pair()
+        .unwrap();
+
+    let rows: Vec<(String, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT kind, detail, ip FROM audit_events WHERE user_id IS NOT NULL ORDER BY id")
+            .fetch_all(&server.db)
+            .await
+            .unwrap();
+    let kinds: Vec<(&str, Option<&str>)> = rows
+        .iter()
+        .map(|(kind, detail, _)| (kind.as_str(), detail.as_deref()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("email_verified", Some("ann@example.com")),
+            ("login_succeeded", Some("api")),
+            ("login_failed", Some("browser")),
+            ("login_succeeded", Some("browser")),
+        ]
+    );
+    assert!(rows.iter().all(|(_, _, ip)| ip.as_deref() == Some("127.0.0.1")));
+
+    let page = server.page_text("/account", Some(&cookie)).await;
+    assert!(page.contains("Recent activity"), "{page}");
+    let logged_in = page.find("Logged in (this site)").expect("browser login listed");
+    let failed = page.find("Failed login (this site)").expect("failed login listed");
+    let api = page.find("Logged in (API)").expect("API login listed");
+    let verified = page.find("Email address verified").expect("verification listed");
+    assert!(logged_in < failed && failed < api && api < verified, "newest first");
+    assert!(page.contains("127.0.0.1"));
+
+    server.submit("/account", "log_out", &[], Some(&cookie)).await;
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM audit_events WHERE kind = 'logout' AND detail = 'browser'")
+            .await,
+        1
+    );
+}

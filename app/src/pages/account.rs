@@ -4,7 +4,7 @@ use leptos_meta::Title;
 use leptos_router::{components::Redirect, hooks::use_query_map};
 
 use crate::{
-    auth::{current_user, AccountView, LogOut, UpdateDisplayName},
+    auth::{current_user, recent_activity, AccountView, ActivityView, LogOut, UpdateDisplayName},
     error::AppError,
     form::{ErrorNotice, Field, Notice},
 };
@@ -81,10 +81,64 @@ fn AccountDetails(
                 <button type="submit" disabled=move || update.pending().get()>"Save"</button>
             </ActionForm>
         </section>
+        <RecentActivity/>
         <section class="card">
             <ActionForm action=log_out>
                 <button type="submit" class="secondary">"Log out"</button>
             </ActionForm>
         </section>
+    }
+}
+
+/// Lists the user's recent security events, so that they can spot a login
+/// that was not theirs.
+#[component]
+fn RecentActivity() -> impl IntoView {
+    let activity = Resource::new(|| (), |_| recent_activity());
+
+    view! {
+        <section class="card">
+            <h2>"Recent activity"</h2>
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match activity.await {
+                        Ok(events) if events.is_empty() => view! { <p>"No activity yet."</p> }.into_any(),
+                        Ok(events) => view! { <ActivityTable events/> }.into_any(),
+                        Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn ActivityTable(events: Vec<ActivityView>) -> impl IntoView {
+    view! {
+        <table class="activity" data-testid="activity">
+            <thead>
+                <tr>
+                    <th scope="col">"When"</th>
+                    <th scope="col">"What"</th>
+                    <th scope="col">"Address"</th>
+                    <th scope="col">"Browser or app"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {events
+                    .into_iter()
+                    .map(|event| {
+                        view! {
+                            <tr>
+                                <td>{event.when}</td>
+                                <td>{event.what}</td>
+                                <td>{event.ip}</td>
+                                <td class="user-agent">{event.user_agent}</td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
     }
 }

@@ -1,6 +1,6 @@
 use time::OffsetDateTime;
 
-use super::{unix_seconds, Store, StoreError, UserId};
+use super::{from_unix_seconds, unix_seconds, Store, StoreError, UserId};
 
 /// Kinds of security events kept in the audit trail.
 pub mod event {
@@ -12,6 +12,16 @@ pub mod event {
     pub const REFRESH_TOKEN_REUSED: &str = "refresh_token_reused";
     pub const EMAIL_VERIFIED: &str = "email_verified";
     pub const ROLES_CHANGED: &str = "roles_changed";
+}
+
+/// A stored security event, as the account page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub kind: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: Option<String>,
+    pub created_at: OffsetDateTime,
 }
 
 /// Request facts stored with an event.
@@ -42,5 +52,28 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Returns the user's newest events first, at most `limit` of them.
+    pub async fn recent_events(&self, user_id: &UserId, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows: Vec<(String, Option<String>, Option<String>, Option<String>, i64)> = sqlx::query_as(
+            "SELECT kind, ip, user_agent, detail, created_at FROM audit_events
+             WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+        )
+        .bind(user_id.as_str())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(kind, ip, user_agent, detail, created_at)| {
+                Ok(AuditEvent {
+                    kind,
+                    ip,
+                    user_agent,
+                    detail,
+                    created_at: from_unix_seconds(created_at)?,
+                })
+            })
+            .collect()
     }
 }

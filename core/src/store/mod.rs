@@ -24,7 +24,7 @@ use crate::{roles::Role, token::TokenHash};
 use api_sessions::LiveFamily;
 
 pub use api_sessions::{family_key, FamilyLifetimes, NewApiSession, Rotation};
-pub use audit::{event, EventContext};
+pub use audit::{event, AuditEvent, EventContext};
 pub use contacts::Contact;
 pub use keys::SigningKeyRow;
 pub use sessions::{SessionRow, SessionStore, SESSION_KEY_IP, SESSION_KEY_USER_AGENT, SESSION_KEY_USER_ID};

@@ -127,10 +127,11 @@ pub struct VerifiedBody {
 )]
 pub async fn verify_email(
     State(state): State<ApiState>,
+    Client(client): Client,
     ApiJson(body): ApiJson<VerifyEmailRequest>,
 ) -> ApiResult<Json<VerifiedBody>> {
     check_length("token", &body.token, TOKEN_MAX_CHARS)?;
-    state.accounts.verify_email(&body.token).await?;
+    state.accounts.verify_email(&body.token, &client).await?;
     Ok(Json(VerifiedBody { email_verified: true }))
 }
 
