@@ -158,7 +158,12 @@ pub fn router(config: &Config, services: Services, leptos_options: LeptosOptions
             Arc::new(config.trusted_proxies.clone()),
             client_addr::resolve_client_addr,
         ))
-        .layer(headers::security_headers())
+        .layer(axum::middleware::from_fn_with_state(
+            headers::SecurityHeaders {
+                hsts: config.is_https(),
+            },
+            headers::add_security_headers,
+        ))
         .layer(CatchPanicLayer::custom(errors::panic_page))
         // The span names the path only: a query string can carry a token.
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {

@@ -111,19 +111,6 @@ async fn session_cookie_attributes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cookie_name_takes_host_prefix_over_https() {
-    let server = TestServer::start_with(&[("PUBLIC_URL", "https://auth.example.com")]).await;
-    assert_eq!(
-        server.register("ann@example.com", "Ann", PASSWORD).await.location,
-        "/register/check-email"
-    );
-    let token = server.latest_token_for("ann@example.com");
-    server.verify(&token).await;
-    let login = server.log_in("ann@example.com", PASSWORD, None).await;
-    assert!(login.set_cookie.unwrap().starts_with("__Host-latchkey_session="));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_id_changes_at_login() {
     let server = TestServer::start().await;
     let first = server.verified_login("ann@example.com").await;
@@ -551,6 +538,13 @@ async fn pages_carry_security_headers() {
         let headers = response.headers();
         assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(headers["referrer-policy"], "same-origin", "{path}");
+        let permissions = headers["permissions-policy"].to_str().unwrap();
+        assert!(permissions.contains("camera=()"), "{path}: {permissions}");
+        assert!(permissions.contains("geolocation=()"), "{path}: {permissions}");
+        assert!(
+            headers.get("strict-transport-security").is_none(),
+            "{path}: no HSTS over plain HTTP"
+        );
         assert!(
             headers["content-security-policy"]
                 .to_str()
@@ -785,4 +779,25 @@ async fn account_page_lists_recent_activity() {
             .await,
         1
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_deployment_adds_hsts_and_host_cookie() {
+    let server = TestServer::start_with(&[("PUBLIC_URL", "https://auth.example.com")]).await;
+    for path in ["/login", "/api/openapi.json", "/no/such/page"] {
+        let response = server.get(path, None).await;
+        assert_eq!(
+            response.headers()["strict-transport-security"],
+            "max-age=31536000; includeSubDomains",
+            "{path}"
+        );
+    }
+
+    server.api_login("ann@example.com", None).await;
+    let login = server.log_in("ann@example.com", PASSWORD, None).await;
+    let cookie = login.set_cookie.expect("login sets the session cookie");
+    assert!(cookie.starts_with("__Host-latchkey_session="), "{cookie}");
+    assert!(cookie.contains("Secure"), "{cookie}");
+    assert!(cookie.contains("Path=/"), "{cookie}");
+    assert!(!cookie.to_ascii_lowercase().contains("domain="), "{cookie}");
 }
