@@ -15,7 +15,7 @@ const PERMISSIONS_POLICY: &str = "accelerometer=(), camera=(), display-capture=(
 /// One year, the minimum that HSTS preload lists accept.
 const HSTS: &str = "max-age=31536000; includeSubDomains";
 
-/// Which headers depend on the deployment.
+/// Deployment facts that decide the optional headers.
 #[derive(Debug, Clone, Copy)]
 pub struct SecurityHeaders {
     /// Send `Strict-Transport-Security`: only when users reach the site
