@@ -57,13 +57,15 @@ async fn register_inner(email: String, display_name: String, password: String) -
     }
 }
 
+/// Logs in and moves on to `next` when it is a path on this site, or to
+/// the account page otherwise.
 #[server(prefix = "/fn", endpoint = "log_in")]
-pub async fn log_in(email: String, password: String) -> Result<(), AppError> {
-    ssr::with_status(log_in_inner(email, password).await)
+pub async fn log_in(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
+    ssr::with_status(log_in_inner(email, password, next).await)
 }
 
 #[cfg(feature = "ssr")]
-async fn log_in_inner(email: String, password: String) -> Result<(), AppError> {
+async fn log_in_inner(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
     let state = ssr::state()?;
     let client = ssr::client_info();
     let user = match state
@@ -88,7 +90,11 @@ async fn log_in_inner(email: String, password: String) -> Result<(), AppError> {
         .map_err(ssr::session_failed)?;
     tracing::info!(user.id = %user.id, "logged in");
 
-    leptos_axum::redirect("/account");
+    let target = next
+        .as_deref()
+        .and_then(latchkey_core::validate::local_redirect_target)
+        .unwrap_or("/account");
+    leptos_axum::redirect(target);
     Ok(())
 }
 

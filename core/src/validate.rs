@@ -168,6 +168,25 @@ pub fn validate_registration(
     }
 }
 
+/// Longest `next` target accepted after login.
+const REDIRECT_TARGET_MAX_CHARS: usize = 2_048;
+
+/// Returns `next` when it is a path on this site, for the redirect after
+/// login, and `None` otherwise.
+///
+/// Only a single leading `/` followed by a path is accepted. `//host` and
+/// `/\host` are read by browsers as links to another site, and a scheme
+/// such as `https:` or `javascript:` would leave the site, so they are
+/// rejected, as are control characters and whitespace.
+pub fn local_redirect_target(next: &str) -> Option<&str> {
+    let mut characters = next.chars();
+    let starts_like_a_path = characters.next() == Some('/') && !matches!(characters.next(), Some('/' | '\\'));
+    let plain = next
+        .chars()
+        .all(|character| !character.is_control() && !character.is_whitespace() && character != '\\');
+    (starts_like_a_path && plain && next.len() <= REDIRECT_TARGET_MAX_CHARS).then_some(next)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,5 +275,28 @@ mod tests {
         let valid = validate_registration(" Ann@Example.com", " Ann ", "correct horse").unwrap();
         assert_eq!(valid.email, "ann@example.com");
         assert_eq!(valid.display_name, "Ann");
+    }
+
+    #[test]
+    fn redirect_targets_stay_on_the_site() {
+        for accepted in ["/", "/account", "/account?saved=1", "/a/b#part", "/%2F%2Fevil.example"] {
+            assert_eq!(local_redirect_target(accepted), Some(accepted), "{accepted}");
+        }
+        let long = format!("/{}", "a".repeat(REDIRECT_TARGET_MAX_CHARS));
+        for rejected in [
+            "",
+            "account",
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example/",
+            "javascript:alert(1)",
+            "/\tevil",
+            "/account\r\nSet-Cookie: a=b",
+            "/a b",
+            "/a\\b",
+            long.as_str(),
+        ] {
+            assert_eq!(local_redirect_target(rejected), None, "{rejected:?}");
+        }
     }
 }

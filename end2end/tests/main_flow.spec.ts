@@ -34,6 +34,8 @@ async function mainFlow(page: Page, javaScript: boolean): Promise<void> {
   await expect(page.getByTestId("display-name")).toHaveText("Ann Lee");
   await expect(page.getByTestId("email")).toHaveText(email);
   await expect(page.getByTestId("verified")).toHaveText("Yes");
+  await expect(page.getByTestId("activity")).toContainText("Logged in (this site)");
+  await expect(page.getByTestId("activity")).toContainText("Email address verified");
 
   const cookies = await page.context().cookies();
   const session = cookies.find((cookie) => cookie.name === "latchkey_session");

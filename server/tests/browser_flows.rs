@@ -80,7 +80,7 @@ async fn register_verify_login_account_logout() {
 
     let replay = server.get("/account", Some(&cookie)).await;
     assert_eq!(replay.status(), StatusCode::FOUND, "the old cookie no longer logs in");
-    assert_eq!(replay.headers()["location"], "/login");
+    assert_eq!(replay.headers()["location"], "/login?next=/account");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -387,7 +387,7 @@ async fn account_requires_login() {
     for cookie in [None, Some("latchkey_session=forged-value")] {
         let response = server.get("/account", cookie).await;
         assert_eq!(response.status(), StatusCode::FOUND);
-        assert_eq!(response.headers()["location"], "/login");
+        assert_eq!(response.headers()["location"], "/login?next=/account");
     }
     let home = server.get("/", None).await;
     assert_eq!(home.headers()["location"], "/login");
@@ -800,4 +800,41 @@ async fn https_deployment_adds_hsts_and_host_cookie() {
     assert!(cookie.contains("Secure"), "{cookie}");
     assert!(cookie.contains("Path=/"), "{cookie}");
     assert!(!cookie.to_ascii_lowercase().contains("domain="), "{cookie}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_follows_only_local_next() {
+    let server = TestServer::start().await;
+    server.api_login("ann@example.com", None).await;
+    let log_in_with_next = |next: &'static str| {
+        let server = &server;
+        async move {
+            server
+                .submit(
+                    "/login?next=x",
+                    "log_in",
+                    &[("email", "ann@example.com"), ("password", PASSWORD), ("next", next)],
+                    None,
+                )
+                .await
+                .location
+        }
+    };
+
+    assert_eq!(log_in_with_next("/account?saved=1").await, "/account?saved=1");
+    for foreign in [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "",
+    ] {
+        assert_eq!(log_in_with_next(foreign).await, "/account", "{foreign:?}");
+    }
+
+    let page = server.page_text("/login?next=/account%3Fsaved%3D1", None).await;
+    assert!(
+        page.contains(r#"name="next" value="/account?saved=1""#),
+        "the login form carries next: {page}"
+    );
 }

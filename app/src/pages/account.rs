@@ -21,7 +21,7 @@ pub fn AccountPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match user.await {
                     Ok(Some(account)) => view! { <AccountDetails account update log_out/> }.into_any(),
-                    Ok(None) | Err(AppError::NotLoggedIn) => view! { <Redirect path="/login"/> }.into_any(),
+                    Ok(None) | Err(AppError::NotLoggedIn) => view! { <Redirect path="/login?next=/account"/> }.into_any(),
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
                 }
             })}

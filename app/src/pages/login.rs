@@ -15,6 +15,8 @@ pub fn LoginPage() -> impl IntoView {
     let resend = ServerAction::<ResendVerification>::new();
     let query = use_query_map();
     let flag = move |name: &'static str| move || query.read().get(name).is_some_and(|value| value == "1");
+    // The server checks that the target is on this site before using it.
+    let next = move || query.read().get("next").unwrap_or_default();
 
     let error = move || log_in.value().get().and_then(Result::err);
     let unverified_email = move || match error() {
@@ -63,6 +65,7 @@ pub fn LoginPage() -> impl IntoView {
                     message=Signal::derive(move || error().and_then(|error| error.field(field::PASSWORD)))
                     node_ref=password_input
                 />
+                <input type="hidden" name="next" value=next/>
                 <button type="submit" disabled=move || log_in.pending().get()>"Log in"</button>
             </ActionForm>
             <p class="aside">"New here? " <a href="/register">"Create an account"</a></p>
