@@ -44,18 +44,23 @@ post_json() {
 }
 
 # Registers $1 with password $2 and follows the mailed verification link.
+# The mail is written after the response, so the outbox is polled.
 create_verified_account() {
     local email="$1" password="$2" token
     post_json /api/auth/register "{\"email\":\"$email\",\"password\":\"$password\",\"name\":\"Test\"}" > /dev/null
     token=$("$SMTP_SERVER_PYTHON" - "$FIXTURE_DIR/outbox" "$email" <<'PY'
-import email, pathlib, re, sys
+import email, pathlib, re, sys, time
 from email import policy
-for path in sorted(pathlib.Path(sys.argv[1]).glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True):
-    message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
-    if message["To"] == sys.argv[2]:
-        body = message.get_body(("plain",)).get_content()
-        print(re.search(r"token=([A-Za-z0-9_-]+)", body).group(1))
-        break
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline:
+    for path in sorted(pathlib.Path(sys.argv[1]).glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True):
+        message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        if message["To"] == sys.argv[2]:
+            body = message.get_body(("plain",)).get_content()
+            print(re.search(r"token=([A-Za-z0-9_-]+)", body).group(1))
+            sys.exit(0)
+    time.sleep(0.05)
+sys.exit("no verification mail to " + sys.argv[2])
 PY
 )
     post_json /api/auth/verify-email "{\"token\":\"$token\"}" > /dev/null

@@ -139,14 +139,27 @@ impl Accounts {
             display_name: &valid.display_name,
             password_hash: &password_hash,
         };
+        // Mail goes out after the response in both cases, so that a new
+        // account and an existing one take the same time to answer.
+        let accounts = self.clone();
         match self.store.insert_user(&new_user, now).await? {
             Some(user) => {
                 tracing::info!(user.id = %user.id, "account registered");
-                self.send_verification(&user, now).await?;
+                let registered = user.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = accounts.send_verification(&registered, now).await {
+                        tracing::error!(user.id = %registered.id, %error, "verification link not sent");
+                    }
+                });
                 Ok(Some(user))
             }
             None => {
-                self.notify_existing_account(&valid.email, now).await?;
+                let email = valid.email;
+                tokio::spawn(async move {
+                    if let Err(error) = accounts.notify_existing_account(&email, now).await {
+                        tracing::error!(%error, "existing account not notified");
+                    }
+                });
                 Ok(None)
             }
         }
@@ -228,6 +241,10 @@ impl Accounts {
     /// Mails a new verification link if `email` belongs to an unverified
     /// account. Returns `Ok(())` in every other case too, so that it cannot
     /// be used to probe for accounts.
+    ///
+    /// The link is stored and mailed after the response, in a task of its
+    /// own: otherwise an unverified account would answer more slowly than an
+    /// unknown address, by a database write and a mail delivery.
     pub async fn resend_verification(&self, email: &str, client: &ClientInfo) -> Result<(), AccountError> {
         let email = validate::normalize_email(email).map_err(|message| {
             let mut errors = FieldErrors::new();
@@ -240,8 +257,13 @@ impl Accounts {
         self.throttle.check_verification_mail(&email).await?;
         if let Some(credentials) = self.store.find_credentials_by_email(&email).await? {
             if !credentials.user.is_verified() {
-                self.send_verification(&credentials.user, OffsetDateTime::now_utc())
-                    .await?;
+                let accounts = self.clone();
+                tokio::spawn(async move {
+                    let user = credentials.user;
+                    if let Err(error) = accounts.send_verification(&user, OffsetDateTime::now_utc()).await {
+                        tracing::error!(user.id = %user.id, %error, "verification link not resent");
+                    }
+                });
             }
         }
         Ok(())

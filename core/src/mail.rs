@@ -9,7 +9,7 @@ use lettre::{
         authentication::Credentials,
         client::{Tls, TlsParameters},
     },
-    AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
 };
 
 use crate::config::SmtpUrl;
@@ -23,7 +23,7 @@ pub enum MailError {
     #[error("SMTP delivery failed: {0}")]
     Smtp(#[from] lettre::transport::smtp::Error),
     #[error("could not write to the mail outbox: {0}")]
-    Outbox(#[from] lettre::transport::file::Error),
+    Outbox(#[from] std::io::Error),
     #[error("could not create the mail outbox folder {path}: {source}")]
     OutboxFolder { path: String, source: std::io::Error },
     #[error("invalid SMTP_URL: {0}")]
@@ -42,10 +42,7 @@ pub struct Mail {
 #[derive(Clone)]
 enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    Outbox {
-        transport: AsyncFileTransport<Tokio1Executor>,
-        dir: PathBuf,
-    },
+    Outbox { dir: PathBuf },
 }
 
 #[derive(Clone)]
@@ -108,18 +105,16 @@ impl Mailer {
     }
 
     /// Writes each message as `<id>.eml` under `dir`, creating it if needed.
+    /// A message is written to a hidden temporary file first and renamed,
+    /// so whatever picks up `.eml` files never reads half a message.
     pub fn outbox(dir: &Path, from: Mailbox) -> Result<Self, MailError> {
         std::fs::create_dir_all(dir).map_err(|source| MailError::OutboxFolder {
             path: dir.display().to_string(),
             source,
         })?;
-        let transport = AsyncFileTransport::new(dir);
         Ok(Self {
             from,
-            transport: Transport::Outbox {
-                transport,
-                dir: dir.to_owned(),
-            },
+            transport: Transport::Outbox { dir: dir.to_owned() },
         })
     }
 
@@ -139,9 +134,12 @@ impl Mailer {
                 transport.send(message).await?;
                 tracing::debug!("mail handed to the SMTP relay");
             }
-            Transport::Outbox { transport, dir } => {
-                let id = transport.send(message).await?;
+            Transport::Outbox { dir } => {
+                let id = uuid::Uuid::new_v4();
+                let partial = dir.join(format!(".{id}.eml.partial"));
                 let path = dir.join(format!("{id}.eml"));
+                tokio::fs::write(&partial, message.formatted()).await?;
+                tokio::fs::rename(&partial, &path).await?;
                 tracing::info!(path = %path.display(), "mail written to the outbox");
             }
         }

@@ -46,7 +46,7 @@ async fn register_verify_login_me() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(error["error"], "email_not_verified");
 
-    let token = server.latest_token_for("ann@example.com");
+    let token = server.latest_token_for("ann@example.com").await;
     let (status, body) = server.api_post("/api/auth/verify-email", json!({"token": token})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["email_verified"], true);
@@ -621,7 +621,7 @@ async fn verify_email_errors() {
             json!({"email": "ann@example.com", "password": PASSWORD, "name": "Ann"}),
         )
         .await;
-    let token = server.latest_token_for("ann@example.com");
+    let token = server.latest_token_for("ann@example.com").await;
     sqlx::query("UPDATE email_verification_tokens SET expires_at = 0")
         .execute(&server.db)
         .await

@@ -35,7 +35,7 @@ async fn register_verify_login_account_logout() {
     assert!(!stored.1.contains(PASSWORD));
     assert_eq!(stored.2, None);
 
-    let token = server.latest_token_for("ann@example.com");
+    let token = server.latest_token_for("ann@example.com").await;
     let verify_page = server.page_text(&format!("/verify-email?token={token}"), None).await;
     assert!(
         verify_page.contains("Verify email"),
@@ -223,7 +223,7 @@ async fn register_existing_email_answers_the_same() {
         .unwrap();
     assert_eq!(name, "Ann", "the existing account is untouched");
 
-    let mails = common::mail::read_outbox(&server.outbox);
+    let mails = common::mail::wait_for_outbox(&server.outbox, 2).await;
     let notice = mails.last().unwrap();
     assert_eq!(notice.to, "ann@example.com");
     assert_eq!(notice.subject, "You already have an account");
@@ -282,7 +282,7 @@ async fn login_unverified_offers_resend() {
         .submit("/login", "resend_verification", &[("email", "ann@example.com")], None)
         .await;
     assert_eq!(resent.location, "/login?resent=1");
-    assert_eq!(common::mail::read_outbox(&server.outbox).len(), before + 1);
+    common::mail::wait_for_outbox(&server.outbox, before + 1).await;
 
     let unknown = server
         .submit("/login", "resend_verification", &[("email", "bob@example.com")], None)
@@ -306,7 +306,7 @@ async fn wrong_password_on_unverified_account_is_invalid_credentials() {
 async fn verification_token_is_single_use() {
     let server = TestServer::start().await;
     server.register("ann@example.com", "Ann", PASSWORD).await;
-    let token = server.latest_token_for("ann@example.com");
+    let token = server.latest_token_for("ann@example.com").await;
 
     assert_eq!(server.verify(&token).await.location, "/verify-email?verified=1");
     let second = server.verify(&token).await;
@@ -321,7 +321,7 @@ async fn verification_token_is_single_use() {
 async fn verification_token_stored_as_hash() {
     let server = TestServer::start().await;
     server.register("ann@example.com", "Ann", PASSWORD).await;
-    let token = server.latest_token_for("ann@example.com");
+    let token = server.latest_token_for("ann@example.com").await;
 
     let stored: Vec<u8> = sqlx::query_scalar("SELECT token_hash FROM email_verification_tokens")
         .fetch_one(&server.db)
@@ -335,7 +335,7 @@ async fn verification_token_stored_as_hash() {
 async fn expired_token_offers_a_new_link() {
     let server = TestServer::start().await;
     server.register("ann@example.com", "Ann", PASSWORD).await;
-    let token = server.latest_token_for("ann@example.com");
+    let token = server.latest_token_for("ann@example.com").await;
     sqlx::query("UPDATE email_verification_tokens SET expires_at = expires_at - 90000")
         .execute(&server.db)
         .await
@@ -360,7 +360,7 @@ async fn expired_token_offers_a_new_link() {
         .submit(&page, "resend_verification_link", &[("token", &token)], None)
         .await;
     assert_eq!(resent.location, "/verify-email?resent=1");
-    let fresh = server.latest_token_for("ann@example.com");
+    let fresh = server.latest_token_for("ann@example.com").await;
     assert_ne!(fresh, token);
     assert_eq!(
         server.verify(&token).await.error(),

@@ -5,11 +5,14 @@ mod common;
 
 use std::{
     path::Path,
-    process::{Child, Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
-use common::{mail::read_dir_mails, TestServer, PASSWORD};
+use common::{
+    mail::{free_port, wait_for_outbox, SmtpServer},
+    TestServer, PASSWORD,
+};
 
 #[test]
 fn invalid_setting_stops_startup() {
@@ -40,62 +43,6 @@ fn invalid_setting_stops_startup() {
             "nothing is created before the settings are valid"
         );
     }
-}
-
-/// An aiosmtpd process that stores received mail in a Maildir.
-struct SmtpServer {
-    child: Child,
-    port: u16,
-    maildir: tempfile::TempDir,
-}
-
-impl SmtpServer {
-    fn start() -> Self {
-        let python = std::env::var("SMTP_SERVER_PYTHON")
-            .expect("SMTP_SERVER_PYTHON must name a Python with aiosmtpd installed; `make test` sets it up");
-        let port = free_port();
-        let maildir = tempfile::tempdir().unwrap();
-        let child = Command::new(python)
-            .args([
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{port}"),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-            ])
-            .arg(maildir.path().join("mail"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start aiosmtpd");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(15), "aiosmtpd did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Self { child, port, maildir }
-    }
-
-    fn received(&self) -> Vec<common::mail::ReceivedMail> {
-        read_dir_mails(&self.maildir.path().join("mail").join("new"))
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn wait_for_mail(smtp: &SmtpServer, count: usize) -> Vec<common::mail::ReceivedMail> {
@@ -224,7 +171,8 @@ async fn logs_carry_no_secrets() {
     )
     .await
     .unwrap();
-    let token = read_dir_mails(&outbox)
+    let token = wait_for_outbox(&outbox, 1)
+        .await
         .last()
         .expect("verification mail")
         .token()

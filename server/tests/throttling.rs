@@ -237,6 +237,7 @@ async fn resend(server: &TestServer, email: &str) -> common::Submitted {
 async fn verification_mail_is_limited_per_address() {
     let server = TestServer::start_with(&[("VERIFICATION_MAIL_RATE_PER_EMAIL", "1/1h")]).await;
     server.register("ann@example.com", "Ann", PASSWORD).await;
+    common::mail::wait_for_outbox(&server.outbox, 1).await;
     let mails = || {
         common::mail::read_outbox(&server.outbox)
             .into_iter()
@@ -246,6 +247,7 @@ async fn verification_mail_is_limited_per_address() {
     assert_eq!(mails(), 1);
 
     assert_eq!(resend(&server, "ann@example.com").await.location, "/login?resent=1");
+    common::mail::wait_for_outbox(&server.outbox, 2).await;
     assert_eq!(mails(), 2);
     let limited = resend(&server, "Ann@Example.com").await;
     assert!(

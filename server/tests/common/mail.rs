@@ -1,6 +1,11 @@
-//! Reads delivered mail: `.eml` files from the outbox or a Maildir.
+//! Delivered mail: `.eml` files from the outbox or a Maildir, and a real
+//! SMTP server process to receive it.
 
-use std::path::Path;
+use std::{
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
 
 pub struct ReceivedMail {
     pub to: String,
@@ -49,7 +54,8 @@ pub fn read_dir_mails(dir: &Path) -> Vec<ReceivedMail> {
     };
     let mut mails: Vec<ReceivedMail> = entries
         .map(|entry| entry.unwrap().path())
-        .filter(|path| path.is_file())
+        // Hidden files are messages still being written.
+        .filter(|path| path.is_file() && !path.file_name().unwrap().to_string_lossy().starts_with('.'))
         .map(|path| {
             let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
             ReceivedMail::parse(&std::fs::read(&path).unwrap(), modified)
@@ -61,4 +67,78 @@ pub fn read_dir_mails(dir: &Path) -> Vec<ReceivedMail> {
 
 pub fn read_outbox(dir: &Path) -> Vec<ReceivedMail> {
     read_dir_mails(dir)
+}
+
+/// Waits until the outbox contains at least `count` messages, for mail that
+/// the server sends after its response. Panics after five seconds.
+pub async fn wait_for_outbox(dir: &Path, count: usize) -> Vec<ReceivedMail> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mails = read_outbox(dir);
+        if mails.len() >= count {
+            return mails;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {count} mails in the outbox, found {}",
+            mails.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// An aiosmtpd process that stores received mail in a Maildir.
+pub struct SmtpServer {
+    child: Child,
+    pub port: u16,
+    maildir: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    pub fn start() -> Self {
+        let python = std::env::var("SMTP_SERVER_PYTHON")
+            .expect("SMTP_SERVER_PYTHON must name a Python with aiosmtpd installed; `make test` sets it up");
+        let port = free_port();
+        let maildir = tempfile::tempdir().unwrap();
+        let child = Command::new(python)
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(maildir.path().join("mail"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start aiosmtpd");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(15), "aiosmtpd did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self { child, port, maildir }
+    }
+
+    pub fn received(&self) -> Vec<ReceivedMail> {
+        read_dir_mails(&self.maildir.path().join("mail").join("new"))
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

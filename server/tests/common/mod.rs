@@ -197,7 +197,7 @@ impl TestServer {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED);
-        let token = self.latest_token_for(email);
+        let token = self.latest_token_for(email).await;
         let (status, _) = self
             .api_post("/api/auth/verify-email", serde_json::json!({"token": token}))
             .await;
@@ -296,21 +296,28 @@ impl TestServer {
             self.register(email, "Ann", PASSWORD).await.location,
             "/register/check-email"
         );
-        let token = self.latest_token_for(email);
+        let token = self.latest_token_for(email).await;
         assert_eq!(self.verify(&token).await.location, "/verify-email?verified=1");
         let login = self.log_in(email, PASSWORD, None).await;
         assert_eq!(login.location, "/account", "{login:?}");
         login.cookie_pair().expect("login sets the session cookie")
     }
 
-    /// Returns the token in the newest verification mail sent to `email`.
-    pub fn latest_token_for(&self, email: &str) -> String {
-        let mail = mail::read_outbox(&self.outbox)
-            .into_iter()
-            .filter(|mail| mail.to == email && mail.subject == "Verify your email address")
-            .last()
-            .unwrap_or_else(|| panic!("no verification mail to {email}"));
-        mail.token().expect("verification mail carries a token")
+    /// Returns the token in the newest verification mail sent to `email`,
+    /// waiting for the first one, since mail goes out after the response.
+    pub async fn latest_token_for(&self, email: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let newest = mail::read_outbox(&self.outbox)
+                .into_iter()
+                .filter(|mail| mail.to == email && mail.subject == "Verify your email address")
+                .last();
+            if let Some(mail) = newest {
+                return mail.token().expect("verification mail carries a token");
+            }
+            assert!(std::time::Instant::now() < deadline, "no verification mail to {email}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
