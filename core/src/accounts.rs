@@ -307,8 +307,17 @@ impl Accounts {
     ) -> Result<User, AccountError> {
         let normalized = validate::normalize_email(email).ok();
         let account_key = normalized.as_deref().unwrap_or(email);
-        self.throttle.check_ip(Action::Login, client.ip.as_deref()).await?;
-        self.throttle.check_login_wait(account_key).await?;
+        // Turned-away attempts are logged but not stored: past the limit,
+        // every stored event would be a database write an attacker can buy
+        // for free.
+        if let Err(limit) = self.throttle.check_ip(Action::Login, client.ip.as_deref()).await {
+            tracing::info!(client.ip = ?client.ip, channel = channel.as_str(), "login refused: address over its rate limit");
+            return Err(limit.into());
+        }
+        if let Err(limit) = self.throttle.check_login_wait(account_key).await {
+            tracing::info!(client.ip = ?client.ip, channel = channel.as_str(), "login refused: account must wait after failures");
+            return Err(limit.into());
+        }
 
         let credentials = match &normalized {
             Some(email) => self.store.find_credentials_by_email(email).await?,

@@ -282,6 +282,10 @@ impl Action {
 ///
 /// A failing store lets requests through and logs the error: an outage of
 /// a shared store must not lock every user out.
+///
+/// NOTE: an attacker who keeps failing keeps the account's owner waiting
+/// between attempts too. Exempting browsers that logged in to the account
+/// before (device cookies) would let the owner through; that is not built.
 #[derive(Debug, Clone)]
 pub struct Throttle {
     store: Arc<dyn LimitStore>,

@@ -95,6 +95,11 @@ pub async fn build_state(config: &Config) -> Result<Services, StartupError> {
         accounts: accounts.clone(),
         auth,
         refresh_cookie_max_age: config.refresh_token_max_lifetime,
+        refresh_cookie: if config.is_https() {
+            api::SECURE_REFRESH_COOKIE
+        } else {
+            api::REFRESH_COOKIE
+        },
     };
 
     Ok(Services {
@@ -140,7 +145,7 @@ pub fn router(config: &Config, services: Services, leptos_options: LeptosOptions
     let provide_state = move || provide_context(context_state.clone());
     let options = Arc::new(leptos_options.clone());
 
-    Router::new()
+    let app = Router::new()
         .leptos_routes_with_context(&leptos_options, routes, provide_state.clone(), {
             let options = Arc::clone(&options);
             move || shell((*options).clone())
@@ -153,20 +158,55 @@ pub fn router(config: &Config, services: Services, leptos_options: LeptosOptions
             csrf::TrustedOrigin(config.public_url.origin().ascii_serialization()),
             csrf::require_same_origin,
         ))
-        .merge(api::router(services.api, &config.cors_allowed_origins))
+        .merge(api::router(services.api, &config.cors_allowed_origins));
+    with_outer_layers(app, config)
+}
+
+/// Wraps every route, pages and API alike, in the layers that must see
+/// each request and response: the client address, panics, security
+/// headers and the request log.
+fn with_outer_layers(routes: Router, config: &Config) -> Router {
+    routes
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(config.trusted_proxies.clone()),
             client_addr::resolve_client_addr,
         ))
+        .layer(CatchPanicLayer::custom(errors::panic_page))
+        // Outside the panic layer, so that the error page gets them too.
         .layer(axum::middleware::from_fn_with_state(
             headers::SecurityHeaders {
                 hsts: config.is_https(),
             },
             headers::add_security_headers,
         ))
-        .layer(CatchPanicLayer::custom(errors::panic_page))
         // The span names the path only: a query string can carry a token.
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
         }))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::{body::Body, http::Request, routing::get};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn panic_page_carries_security_headers() {
+        let config =
+            Config::from_lookup(|name| (name == "PUBLIC_URL").then(|| "https://auth.example.com".to_owned())).unwrap();
+        let routes = Router::new().route("/boom", get(|| async { panic!("test panic") as &'static str }));
+        let response = with_outer_layers(routes, &config)
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+
+        assert_eq!(response.status(), axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert!(headers.contains_key("content-security-policy"));
+        assert!(headers.contains_key("permissions-policy"));
+        assert!(headers.contains_key("strict-transport-security"));
+    }
 }

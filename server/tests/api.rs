@@ -633,37 +633,48 @@ async fn verify_email_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_token_in_cookie() {
-    let server = TestServer::start().await;
-    server.api_login("ann@example.com", None).await;
-    let (status, headers, body) = server
-        .api(
-            Method::POST,
-            "/api/auth/login",
-            Some(json!({"email": "ann@example.com", "password": PASSWORD, "refresh_token_cookie": true})),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(
-        body.get("refresh_token").is_none(),
-        "the body leaves the refresh token out: {body}"
-    );
-    let cookie = headers["set-cookie"].to_str().unwrap().to_owned();
-    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/api/auth"] {
-        assert!(cookie.contains(attribute), "{attribute}: {cookie}");
-    }
-    let pair = cookie.split(';').next().unwrap().to_owned();
+    // Over HTTPS the cookie takes the __Secure- prefix, so that browsers
+    // refuse it from plain HTTP pages.
+    let deployments = [
+        (None, "latchkey_refresh="),
+        (Some("https://auth.example.com"), "__Secure-latchkey_refresh="),
+    ];
+    for (public_url, cookie_prefix) in deployments {
+        let settings: Vec<(&str, &str)> = public_url.map(|url| ("PUBLIC_URL", url)).into_iter().collect();
+        let server = TestServer::start_with(&settings).await;
+        server.api_login("ann@example.com", None).await;
+        let (status, headers, body) = server
+            .api(
+                Method::POST,
+                "/api/auth/login",
+                Some(json!({"email": "ann@example.com", "password": PASSWORD, "refresh_token_cookie": true})),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            body.get("refresh_token").is_none(),
+            "the body leaves the refresh token out: {body}"
+        );
+        let cookie = headers["set-cookie"].to_str().unwrap().to_owned();
+        assert!(cookie.starts_with(cookie_prefix), "{cookie}");
+        for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/api/auth"] {
+            assert!(cookie.contains(attribute), "{attribute}: {cookie}");
+        }
+        let pair = cookie.split(';').next().unwrap().to_owned();
 
-    let response = reqwest::Client::new()
-        .post(server.url("/api/auth/refresh"))
-        .header("cookie", &pair)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let rotated = common::set_cookie_pair(response.headers());
-    assert_ne!(rotated, pair);
+        let response = reqwest::Client::new()
+            .post(server.url("/api/auth/refresh"))
+            .header("cookie", &pair)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{cookie_prefix}");
+        let rotated = common::set_cookie_pair(response.headers());
+        assert!(rotated.starts_with(cookie_prefix), "{rotated}");
+        assert_ne!(rotated, pair);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,8 +21,11 @@ use super::{
 };
 
 /// Name of the cookie that carries the refresh token for browser clients
-/// that ask for it. It is sent only to the token endpoints.
+/// that ask for it, over plain HTTP. It is sent only to the token endpoints.
 pub const REFRESH_COOKIE: &str = "latchkey_refresh";
+/// Name of the cookie over HTTPS. The `__Secure-` prefix makes browsers
+/// refuse it from plain HTTP pages; `__Host-` would need `Path=/`.
+pub const SECURE_REFRESH_COOKIE: &str = "__Secure-latchkey_refresh";
 const REFRESH_COOKIE_PATH: &str = "/api/auth";
 
 /// Maximum password length at login, in characters: longer than any
@@ -222,7 +225,7 @@ pub async fn refresh(
     headers: HeaderMap,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> ApiResult<Response> {
-    let from_cookie = cookie_value(&headers, REFRESH_COOKIE);
+    let from_cookie = cookie_value(&headers, state.refresh_cookie);
     let (presented, via_cookie) = match (body.refresh_token, from_cookie) {
         (Some(token), _) => (token, false),
         (None, Some(token)) => (token, true),
@@ -251,7 +254,8 @@ pub async fn logout(State(state): State<ApiState>, Client(client): Client, beare
     state.auth.log_out(&bearer.0, &client).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     if let Ok(value) = HeaderValue::from_str(&format!(
-        "{REFRESH_COOKIE}=; HttpOnly; Secure; SameSite=Strict; Path={REFRESH_COOKIE_PATH}; Max-Age=0"
+        "{}=; HttpOnly; Secure; SameSite=Strict; Path={REFRESH_COOKIE_PATH}; Max-Age=0",
+        state.refresh_cookie
     )) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
@@ -319,7 +323,8 @@ fn token_response(state: &ApiState, pair: latchkey_core::api_auth::TokenPair, as
     if as_cookie {
         let max_age = state.refresh_cookie_max_age.as_secs();
         let cookie = format!(
-            "{REFRESH_COOKIE}={refresh_token}; HttpOnly; Secure; SameSite=Strict; Path={REFRESH_COOKIE_PATH}; Max-Age={max_age}"
+            "{}={refresh_token}; HttpOnly; Secure; SameSite=Strict; Path={REFRESH_COOKIE_PATH}; Max-Age={max_age}",
+            state.refresh_cookie
         );
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             response.headers_mut().insert(header::SET_COOKIE, value);

@@ -23,7 +23,7 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-pub use auth::REFRESH_COOKIE;
+pub use auth::{REFRESH_COOKIE, SECURE_REFRESH_COOKIE};
 
 /// Largest accepted request body. Every API request is a small JSON object.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -33,6 +33,8 @@ pub struct ApiState {
     pub accounts: Accounts,
     pub auth: ApiAuth,
     pub refresh_cookie_max_age: Duration,
+    /// [`REFRESH_COOKIE`] or, over HTTPS, [`SECURE_REFRESH_COOKIE`].
+    pub refresh_cookie: &'static str,
 }
 
 #[derive(OpenApi)]
