@@ -32,6 +32,13 @@ pub struct ActivityView {
     pub user_agent: String,
 }
 
+/// Returns the password rules this server enforces, for the registration
+/// page's hint, checks and strength meter.
+#[server(prefix = "/fn", endpoint = "password_rules")]
+pub async fn password_rules() -> Result<latchkey_core::password_rules::PasswordRules, AppError> {
+    Ok(ssr::state()?.accounts.password_rules())
+}
+
 #[server(prefix = "/fn", endpoint = "register")]
 pub async fn register(email: String, display_name: String, password: String) -> Result<(), AppError> {
     ssr::with_status(register_inner(email, display_name, password).await)

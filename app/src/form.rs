@@ -14,6 +14,9 @@ pub fn Field(
     #[prop(into, optional)] value: Signal<String>,
     #[prop(into)] message: Signal<Option<String>>,
     #[prop(optional)] on_check: Option<Callback<String, Option<String>>>,
+    /// Called with the text on every keystroke.
+    #[prop(optional)]
+    on_input: Option<Callback<String>>,
     #[prop(optional)] node_ref: NodeRef<leptos::html::Input>,
 ) -> impl IntoView {
     let id = format!("field-{name}");
@@ -23,6 +26,11 @@ pub fn Field(
     let on_change = move |ev: leptos::ev::Event| {
         if let Some(check) = on_check {
             set_checked.set(check.run(event_target_value(&ev)));
+        }
+    };
+    let on_typing = move |ev: leptos::ev::Event| {
+        if let Some(on_input) = on_input {
+            on_input.run(event_target_value(&ev));
         }
     };
 
@@ -38,6 +46,7 @@ pub fn Field(
                 aria-invalid=move || if shown().is_some() { "true" } else { "false" }
                 aria-describedby=error_id.clone()
                 on:change=on_change
+                on:input=on_typing
                 node_ref=node_ref
             />
             <p class="field-error" id=error_id role="alert">{shown}</p>

@@ -8,9 +8,11 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::{
+    blocklist::is_common_password,
     emails,
     mail::Mailer,
     password::{PasswordError, PasswordHasher, Verification},
+    password_rules::{normalize_password, PasswordRules},
     session::ClientInfo,
     store::{event, AuditEvent, NewUser, SessionStore, Store, StoreError, TokenState, User, UserId},
     throttle::{Action, Throttle, TooManyAttempts},
@@ -44,6 +46,31 @@ pub enum AccountError {
     Password(#[from] PasswordError),
 }
 
+/// Checks every registration field at once, the blocklist included, so
+/// that the form shows every problem in one round trip.
+fn check_registration(
+    email: &str,
+    display_name: &str,
+    password: &str,
+    rules: PasswordRules,
+) -> Result<validate::ValidRegistration, AccountError> {
+    const COMMON: &str = "This password is one of the most common ones and easy to guess. Choose another.";
+    match validate::validate_registration(email, display_name, password, rules) {
+        Ok(valid) if !is_common_password(password) => Ok(valid),
+        Ok(_) => {
+            let mut errors = FieldErrors::new();
+            errors.insert(field::PASSWORD, COMMON);
+            Err(AccountError::Invalid(errors))
+        }
+        Err(mut errors) => {
+            if errors.get(field::PASSWORD).is_none() && is_common_password(password) {
+                errors.insert(field::PASSWORD, COMMON);
+            }
+            Err(AccountError::Invalid(errors))
+        }
+    }
+}
+
 /// Number of security events the account page lists.
 const RECENT_ACTIVITY_SHOWN: u32 = 20;
 
@@ -54,9 +81,17 @@ pub struct Accounts {
     sessions: SessionStore,
     hasher: PasswordHasher,
     mailer: Mailer,
-    public_url: Url,
-    verification_ttl: Duration,
     throttle: Throttle,
+    settings: AccountSettings,
+}
+
+/// The configurable parts of the account rules.
+#[derive(Debug, Clone)]
+pub struct AccountSettings {
+    /// Origin of the site, for links in mail.
+    pub public_url: Url,
+    pub verification_ttl: Duration,
+    pub password_rules: PasswordRules,
 }
 
 /// Entry point of a login (pages or JSON API), recorded with its audit events.
@@ -89,19 +124,22 @@ impl Accounts {
         sessions: SessionStore,
         hasher: PasswordHasher,
         mailer: Mailer,
-        public_url: Url,
-        verification_ttl: Duration,
         throttle: Throttle,
+        settings: AccountSettings,
     ) -> Self {
         Self {
             store,
             sessions,
             hasher,
             mailer,
-            public_url,
-            verification_ttl,
             throttle,
+            settings,
         }
+    }
+
+    /// Returns the password rules, which the registration page shows.
+    pub fn password_rules(&self) -> PasswordRules {
+        self.settings.password_rules
     }
 
     pub fn throttle(&self) -> &Throttle {
@@ -129,9 +167,9 @@ impl Accounts {
         password: &str,
         client: &ClientInfo,
     ) -> Result<Option<User>, AccountError> {
-        let valid = validate::validate_registration(email, display_name, password).map_err(AccountError::Invalid)?;
+        let valid = check_registration(email, display_name, password, self.settings.password_rules)?;
         self.throttle.check_ip(Action::Register, client.ip.as_deref()).await?;
-        let password_hash = self.hasher.hash(password).await?;
+        let password_hash = self.hasher.hash(&normalize_password(password)).await?;
         let now = OffsetDateTime::now_utc();
 
         let new_user = NewUser {
@@ -186,13 +224,13 @@ impl Accounts {
     /// Earlier unused links of the user stop working.
     async fn send_verification(&self, user: &User, now: OffsetDateTime) -> Result<(), AccountError> {
         let token = SecretToken::generate();
-        let expires_at = now + self.verification_ttl;
+        let expires_at = now + self.settings.verification_ttl;
         self.store
             .replace_verification_token(&user.id, &token.hash(), now, expires_at)
             .await?;
 
         let link = self.link("verify-email", &[("token", token.expose())]);
-        let hours = self.verification_ttl.as_secs().div_ceil(3_600);
+        let hours = self.settings.verification_ttl.as_secs().div_ceil(3_600);
         let mail = emails::verification(&user.email, &user.display_name, link.as_str(), hours);
         self.deliver(mail, &user.id).await;
         Ok(())
@@ -208,7 +246,8 @@ impl Accounts {
     }
 
     fn link(&self, path: &str, query: &[(&str, &str)]) -> Url {
-        let mut url = self.public_url.join(path).unwrap_or_else(|_| self.public_url.clone());
+        let public_url = &self.settings.public_url;
+        let mut url = public_url.join(path).unwrap_or_else(|_| public_url.clone());
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
@@ -326,7 +365,7 @@ impl Accounts {
         let stored_hash = credentials
             .as_ref()
             .map(|credentials| credentials.password_hash.as_str());
-        let verification = self.hasher.verify(password, stored_hash).await?;
+        let verification = self.verify_password(password, stored_hash).await?;
         let user_id = credentials.as_ref().map(|credentials| credentials.user.id.clone());
         let user_id = user_id.as_ref();
 
@@ -355,8 +394,12 @@ impl Accounts {
             return Err(AccountError::EmailNotVerified);
         }
         if needs_rehash {
-            self.rehash(&credentials.user.id, &credentials.password_hash, password)
-                .await;
+            self.rehash(
+                &credentials.user.id,
+                &credentials.password_hash,
+                &normalize_password(password),
+            )
+            .await;
         }
         self.record(user_id, event::LOGIN_SUCCEEDED, client, channel.as_str())
             .await?;
@@ -366,6 +409,25 @@ impl Accounts {
     /// Returns the user's most recent security events, newest first.
     pub async fn recent_activity(&self, user_id: &UserId) -> Result<Vec<AuditEvent>, AccountError> {
         Ok(self.store.recent_events(user_id, RECENT_ACTIVITY_SHOWN).await?)
+    }
+
+    /// Checks a password as typed at login against a stored hash.
+    ///
+    /// Hashes are made from the NFKC form. A hash stored before passwords
+    /// were normalised was made from the password as typed, so when the
+    /// two forms differ and the first check fails, the typed form is tried
+    /// too and a match asks for a rehash. Unknown accounts take the same
+    /// two checks against the dummy hash, so timing stays alike.
+    async fn verify_password(&self, password: &str, stored: Option<&str>) -> Result<Verification, AccountError> {
+        let normalized = normalize_password(password);
+        let verification = self.hasher.verify(&normalized, stored).await?;
+        if verification != Verification::Mismatch || normalized == password {
+            return Ok(verification);
+        }
+        Ok(match self.hasher.verify(password, stored).await? {
+            Verification::Match { .. } => Verification::Match { needs_rehash: true },
+            Verification::Mismatch => Verification::Mismatch,
+        })
     }
 
     /// Stores a security event about `user_id` (if known) in the audit trail.

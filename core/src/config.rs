@@ -12,6 +12,7 @@ use url::Url;
 use crate::{
     client_ip::TrustedProxies,
     password::HashParams,
+    password_rules::{PasswordRules, DEFAULT_PASSWORD_MIN_CHARS, PASSWORD_MIN_CHARS_FLOOR},
     throttle::{Backoff, Limits, Rate},
 };
 
@@ -69,6 +70,7 @@ pub struct Config {
     pub read_cache_ttl: Duration,
     /// Rate limits and login waits.
     pub limits: Limits,
+    pub password_rules: PasswordRules,
     /// Proxies whose `Forwarded` and `X-Forwarded-For` headers name the
     /// client. Empty: the socket peer is the client.
     pub trusted_proxies: TrustedProxies,
@@ -131,6 +133,14 @@ impl Config {
                 _ => parse_duration(&get, "READ_CACHE_TTL", "1s")?,
             },
             limits: parse_limits(&get)?,
+            password_rules: PasswordRules {
+                min_chars: parse_number(
+                    &get,
+                    "PASSWORD_MIN_LENGTH",
+                    DEFAULT_PASSWORD_MIN_CHARS,
+                    PASSWORD_MIN_CHARS_FLOOR..=64,
+                )?,
+            },
             trusted_proxies: get("TRUSTED_PROXIES")
                 .unwrap_or_default()
                 .parse()
@@ -340,6 +350,11 @@ mod tests {
         assert!(config.cors_allowed_origins.is_empty());
         assert_eq!(config.read_cache_ttl, Duration::from_secs(1));
         assert_eq!(config.limits, Limits::default());
+        assert_eq!(config.password_rules.min_chars, 15);
+        assert_eq!(
+            config_with(&[("PASSWORD_MIN_LENGTH", "7")]).unwrap_err().variable,
+            "PASSWORD_MIN_LENGTH"
+        );
         assert!(config.trusted_proxies.is_empty());
     }
 

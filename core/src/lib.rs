@@ -4,12 +4,15 @@
 //! Without the default `server` feature only [`validate`] is compiled, for
 //! the browser build.
 
+pub mod password_rules;
 pub mod validate;
 
 #[cfg(feature = "server")]
 pub mod accounts;
 #[cfg(feature = "server")]
 pub mod api_auth;
+#[cfg(feature = "server")]
+pub mod blocklist;
 #[cfg(feature = "server")]
 mod cache;
 #[cfg(feature = "server")]

@@ -87,7 +87,7 @@ test("registration errors appear beside their fields", async ({ page }) => {
   await page.getByRole("button", { name: "Create account" }).click();
 
   await expect(page.locator("#field-email-error")).toHaveText("Enter an email address such as name@example.com.");
-  await expect(page.locator("#field-password-error")).toHaveText("Use at least 8 characters.");
+  await expect(page.locator("#field-password-error")).toHaveText("Use at least 15 characters.");
   await expect(page.locator("#field-display_name-error")).toBeEmpty();
   await expect(page.getByLabel("Email")).toHaveValue("not-an-email");
   await expect(page.getByLabel("Display name")).toHaveValue("Ann");
@@ -110,4 +110,26 @@ test("unknown page shows a readable 404", async ({ page }) => {
   const response = await page.goto("/no/such/page");
   expect(response?.status()).toBe(404);
   await expect(page.getByRole("heading", { name: "Page not found" })).toBeVisible();
+});
+
+test("strength meter follows the typed password", async ({ page }) => {
+  await page.goto("/register");
+  await waitForHydration(page);
+  await expect(page.getByTestId("password-hint")).toContainText("At least 15 characters.");
+  await page.getByLabel("Email").fill("ann.lee@example.com");
+  await page.getByLabel("Display name").fill("Ann");
+  const label = page.getByTestId("strength-label");
+  const meter = page.getByTestId("strength-meter");
+
+  await page.getByLabel("Password").fill("aaaaaaaaaaaaaaaaaa");
+  await expect(label).toHaveText("Password strength: Weak");
+  await expect(meter).toHaveAttribute("value", "1");
+
+  await page.getByLabel("Password").fill("correct horse battery staple 42!");
+  await expect(label).toHaveText("Password strength: Strong");
+  await expect(meter).toHaveAttribute("value", "4");
+
+  await page.getByLabel("Password").fill("ann.lee@example.com rocks");
+  await expect(label).toHaveText("Password strength: Too weak to use");
+  await expect(meter).toHaveAttribute("value", "0");
 });

@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 use app::{shell, state::AppState, App};
 use axum::Router;
 use latchkey_core::{
-    accounts::Accounts,
+    accounts::{AccountSettings, Accounts},
     api_auth::ApiAuth,
     config::Config,
     jwt::{KeyError, KeyRing},
@@ -79,9 +79,12 @@ pub async fn build_state(config: &Config) -> Result<Services, StartupError> {
         sessions,
         hasher,
         mailer,
-        config.public_url.clone(),
-        config.verification_token_ttl,
         Throttle::in_memory(config.limits),
+        AccountSettings {
+            public_url: config.public_url.clone(),
+            verification_ttl: config.verification_token_ttl,
+            password_rules: config.password_rules,
+        },
     );
 
     let issuer = config.public_url.as_str().trim_end_matches('/').to_owned();

@@ -203,7 +203,7 @@ async fn register_page_shows_errors_beside_fields() {
         html.contains("Enter an email address such as name@example.com."),
         "{html}"
     );
-    assert!(html.contains("Use at least 8 characters."));
+    assert!(html.contains("Use at least 15 characters."));
     assert!(html.contains(r#"value="nope""#), "the email stays filled");
     assert!(html.contains(r#"value="Ann""#), "the display name stays filled");
     assert!(!html.contains(r#"value="short""#), "the password is not");
@@ -837,4 +837,79 @@ async fn login_follows_only_local_next() {
         page.contains(r#"name="next" value="/account?saved=1""#),
         "the login form carries next: {page}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_policy_rejects_common_and_personal_passwords() {
+    let server = TestServer::start().await;
+    let cases = [
+        ("PasswordPassword", "one of the most common"),
+        ("qwertyuiopasdfgh", "one of the most common"),
+        ("ann.lee and her secret", "email address or name"),
+        ("latchkey is my secret", "name of this service"),
+        ("fourteen chars", "at least 15 characters"),
+    ];
+    for (password, reason) in cases {
+        let (status, body) = server
+            .api_post(
+                "/api/auth/register",
+                serde_json::json!({"email": "ann.lee@example.com", "password": password, "name": "Ann"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{password}");
+        let message = body["fields"]["password"].as_str().unwrap_or_default();
+        assert!(message.contains(reason), "{password}: {body}");
+
+        let answer = server.register("ann.lee@example.com", "Ann", password).await;
+        let error = answer.error().expect("field errors");
+        assert!(
+            error.field("password").unwrap().contains(reason),
+            "{password}: {error:?}"
+        );
+    }
+    assert_eq!(server.count("SELECT COUNT(*) FROM users").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_minimum_is_configurable() {
+    let server = TestServer::start_with(&[("PASSWORD_MIN_LENGTH", "20")]).await;
+    let page = server.page_text("/register", None).await;
+    assert!(page.contains("At least 20 characters."), "{page}");
+    let answer = server.register("ann@example.com", "Ann", "nineteen characters").await;
+    assert_eq!(
+        answer.error().and_then(|error| error.field("password")),
+        Some("Use at least 20 characters.".to_owned())
+    );
+    let answer = server.register("ann@example.com", "Ann", "twenty characters ok").await;
+    assert_eq!(answer.location, "/register/check-email");
+}
+
+/// A password is hashed in NFKC form, so typing it with a precomposed or a
+/// combining accent logs in alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_spellings_normalize_alike() {
+    let server = TestServer::start().await;
+    let composed = "caf\u{e9} au lait \u{e0} midi";
+    let decomposed = "cafe\u{301} au lait a\u{300} midi";
+    let (status, _) = server
+        .api_post(
+            "/api/auth/register",
+            serde_json::json!({"email": "ann@example.com", "password": composed, "name": "Ann"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let token = server.latest_token_for("ann@example.com").await;
+    server
+        .api_post("/api/auth/verify-email", serde_json::json!({"token": token}))
+        .await;
+
+    for password in [composed, decomposed] {
+        let (status, body) = server
+            .api_post(
+                "/api/auth/login",
+                serde_json::json!({"email": "ann@example.com", "password": password}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{password:?}: {body}");
+    }
 }

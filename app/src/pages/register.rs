@@ -1,9 +1,12 @@
-use latchkey_core::validate::{self, field};
+use latchkey_core::{
+    password_rules::{check_new_password, password_strength, PasswordContext, PasswordRules, Strength},
+    validate::{self, field},
+};
 use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
 
 use crate::{
-    auth::Register,
+    auth::{password_rules, Register},
     error::AppError,
     form::{clear_after_failure, ErrorNotice, Field},
 };
@@ -11,6 +14,9 @@ use crate::{
 #[component]
 pub fn RegisterPage() -> impl IntoView {
     let register = ServerAction::<Register>::new();
+    let rules = Resource::new(|| (), |_| password_rules());
+    let current_rules = move || rules.get_untracked().and_then(Result::ok).unwrap_or_default();
+
     let error = move || register.value().get().and_then(Result::err);
     let message = move |name: &'static str| Signal::derive(move || error().and_then(|error| error.field(name)));
     let echoed = move |pick: fn(&AppError) -> Option<String>| {
@@ -25,6 +31,28 @@ pub fn RegisterPage() -> impl IntoView {
         _ => None,
     });
     let other_error = move || error().filter(|error| !matches!(error, AppError::Invalid { .. }));
+
+    // What is typed so far, for the password checks and the meter, which
+    // reject a password that contains the email or name.
+    let (typed_email, set_typed_email) = signal(String::new());
+    let (typed_name, set_typed_name) = signal(String::new());
+    let (typed_password, set_typed_password) = signal(String::new());
+    let strength = move || {
+        let (email, display_name) = (typed_email.get(), typed_name.get());
+        let context = PasswordContext {
+            email: &email,
+            display_name: &display_name,
+        };
+        password_strength(&typed_password.get(), current_rules(), context)
+    };
+    let check_password = Callback::new(move |text: String| {
+        let (email, display_name) = (typed_email.get_untracked(), typed_name.get_untracked());
+        let context = PasswordContext {
+            email: &email,
+            display_name: &display_name,
+        };
+        check_new_password(&text, current_rules(), context).err()
+    });
 
     // After a failed submission the password is typed again, never kept.
     let password_input = NodeRef::<leptos::html::Input>::new();
@@ -44,6 +72,7 @@ pub fn RegisterPage() -> impl IntoView {
                     value=email
                     message=message(field::EMAIL)
                     on_check=Callback::new(|text: String| validate::normalize_email(&text).err())
+                    on_input=Callback::new(move |text| set_typed_email.set(text))
                 />
                 <Field
                     label="Display name"
@@ -52,6 +81,7 @@ pub fn RegisterPage() -> impl IntoView {
                     value=display_name
                     message=message(field::DISPLAY_NAME)
                     on_check=Callback::new(|text: String| validate::normalize_display_name(&text).err())
+                    on_input=Callback::new(move |text| set_typed_name.set(text))
                 />
                 <Field
                     label="Password"
@@ -59,15 +89,48 @@ pub fn RegisterPage() -> impl IntoView {
                     kind="password"
                     autocomplete="new-password"
                     message=message(field::PASSWORD)
-                    on_check=Callback::new(|text: String| validate::check_new_password(&text).err())
+                    on_check=check_password
+                    on_input=Callback::new(move |text| set_typed_password.set(text))
                     node_ref=password_input
                 />
-                <p class="hint">
-                    {format!("At least {} characters. Any characters, spaces included.", validate::PASSWORD_MIN_CHARS)}
-                </p>
+                <StrengthMeter strength=Signal::derive(strength) shown=Signal::derive(move || !typed_password.get().is_empty())/>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        let min_chars = rules.await.map_or(PasswordRules::default().min_chars, |rules| rules.min_chars);
+                        view! {
+                            <p class="hint" data-testid="password-hint">
+                                {format!(
+                                    "At least {min_chars} characters. Any characters, spaces included. \
+                                     A few unrelated words make a strong password."
+                                )}
+                            </p>
+                        }
+                    })}
+                </Suspense>
                 <button type="submit" disabled=move || register.pending().get()>"Create account"</button>
             </ActionForm>
             <p class="aside">"Already have an account? " <a href="/login">"Log in"</a></p>
         </section>
+    }
+}
+
+/// Shows how hard the typed password looks to guess, as the user types.
+/// Only the hydrated page updates it; the server's checks are the ones
+/// that count.
+#[component]
+fn StrengthMeter(strength: Signal<Strength>, shown: Signal<bool>) -> impl IntoView {
+    view! {
+        <div class="strength" aria-live="polite" class:hidden=move || !shown.get()>
+            <meter
+                min="0"
+                max="4"
+                low="2"
+                high="3"
+                optimum="4"
+                value=move || strength.get().level()
+                data-testid="strength-meter"
+            ></meter>
+            <span data-testid="strength-label">{move || format!("Password strength: {}", strength.get().label())}</span>
+        </div>
     }
 }
