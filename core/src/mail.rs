@@ -225,4 +225,18 @@ mod tests {
         assert!(content.contains("text/plain"));
         assert!(content.contains("text/html"));
     }
+
+    #[tokio::test]
+    async fn outbox_accepts_an_internationalised_domain() {
+        let dir = tempfile::tempdir().unwrap();
+        let mailer = Mailer::outbox(dir.path(), "Latchkey <no-reply@example.com>".parse().unwrap()).unwrap();
+        let mail = Mail {
+            to: "ann@bücher.example".to_owned(),
+            subject: "Hello".to_owned(),
+            text: "plain body".to_owned(),
+            html: "<p>html body</p>".to_owned(),
+        };
+        mailer.send(mail).await.unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 }

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
 
 use crate::password_rules::{check_new_password, PasswordContext, PasswordRules};
 
@@ -62,14 +63,20 @@ impl FieldErrors {
     }
 }
 
-/// Returns the canonical form of an email address: trimmed and lowercased.
+/// Returns the canonical form of an email address: trimmed, in Unicode
+/// normalisation form NFKC, lowercased, with the domain in Unicode rather
+/// than punycode.
 ///
-/// Accounts are looked up by this form, so `Ann@Example.com ` and
-/// `ann@example.com` name the same account. Domains may be internationalised
-/// (`ann@bücher.example`); control characters, spaces inside the address and
-/// more than one `@` are rejected.
+/// Accounts are looked up by this form, so spellings that mail systems
+/// treat as one address name one account: `Ann@Example.com `,
+/// `ａｎｎ@ｅｘａｍｐｌｅ.ｃｏｍ` (full-width) and `ann@example.com`, or
+/// `ann@xn--bcher-kva.example` and `ann@bücher.example`. Characters that
+/// merely look alike, such as a Cyrillic `а` for a Latin `a`, stay distinct,
+/// because they are distinct addresses. Control characters, spaces inside
+/// the address and more than one `@` are rejected.
 pub fn normalize_email(input: &str) -> Result<String, String> {
-    let email = input.trim();
+    let normalized: String = input.trim().nfkc().collect();
+    let email = normalized.as_str();
     if email.is_empty() {
         return Err("Enter your email address.".to_owned());
     }
@@ -94,7 +101,11 @@ pub fn normalize_email(input: &str) -> Result<String, String> {
         return Err("Enter an email address such as name@example.com.".to_owned());
     }
 
-    Ok(email.to_lowercase())
+    let (domain, conversion) = idna::domain_to_unicode(&domain.to_lowercase());
+    if conversion.is_err() {
+        return Err("The domain of this email address is not valid.".to_owned());
+    }
+    Ok(format!("{}@{domain}", local.to_lowercase()))
 }
 
 /// Accepts dotted names whose labels are 1 to 63 characters of letters
@@ -185,6 +196,34 @@ mod tests {
             normalize_email("  Ann.Lee@Example.COM ").unwrap(),
             "ann.lee@example.com"
         );
+    }
+
+    #[test]
+    fn email_spellings_of_one_address_merge() {
+        let canonical = "ann@example.com";
+        for spelling in [
+            "ann@example.com",
+            "  ANN@Example.COM\t",
+            "\u{FF41}\u{FF4E}\u{FF4E}@\u{FF45}\u{FF58}\u{FF41}\u{FF4D}\u{FF50}\u{FF4C}\u{FF45}.com",
+            "ann@EXAMPLE.com",
+        ] {
+            assert_eq!(normalize_email(spelling).unwrap(), canonical, "{spelling:?}");
+        }
+        assert_eq!(
+            normalize_email("ann@xn--bcher-kva.example").unwrap(),
+            normalize_email("Ann@Bücher.example").unwrap()
+        );
+        assert_eq!(
+            normalize_email("\u{212A}im@example.com").unwrap(),
+            "kim@example.com",
+            "Kelvin sign"
+        );
+        assert_ne!(
+            normalize_email("\u{430}nn@example.com").unwrap(),
+            canonical,
+            "a Cyrillic look-alike is another address"
+        );
+        assert!(normalize_email("ann@xn--zz.example").is_err(), "invalid punycode");
     }
 
     #[test]

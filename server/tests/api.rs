@@ -826,3 +826,38 @@ async fn refresh_token_lifetimes_end_logins() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "past the absolute lifetime of 30 days");
     assert_eq!(me(&server, access(&old)).await.0, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_spelled_differently_holds_one_account() {
+    let server = TestServer::start().await;
+    let register = |email: &'static str| {
+        let server = &server;
+        async move {
+            server
+                .api_post(
+                    "/api/auth/register",
+                    json!({"email": email, "password": PASSWORD, "name": "Ann"}),
+                )
+                .await
+        }
+    };
+    assert_eq!(register("ann@bücher.example").await.0, StatusCode::CREATED);
+    for spelling in [
+        "ANN@BÜCHER.example",
+        "  ann@bücher.example ",
+        "ann@xn--bcher-kva.example",
+        "\u{FF41}\u{FF4E}\u{FF4E}@bücher.example",
+        "ann@bu\u{308}cher.example",
+    ] {
+        let (status, body) = register(spelling).await;
+        assert_eq!(status, StatusCode::CREATED, "{spelling:?}: {body}");
+        assert_eq!(body["email"], "ann@bücher.example", "{spelling:?}");
+    }
+    assert_eq!(server.count("SELECT COUNT(*) FROM users").await, 1);
+
+    // A look-alike from another script is another address.
+    let (status, body) = register("\u{430}nn@bücher.example").await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(body["email"], "\u{430}nn@bücher.example");
+    assert_eq!(server.count("SELECT COUNT(*) FROM users").await, 2);
+}
