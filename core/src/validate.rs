@@ -105,7 +105,13 @@ pub fn normalize_email(input: &str) -> Result<String, String> {
     if conversion.is_err() {
         return Err("The domain of this email address is not valid.".to_owned());
     }
-    Ok(format!("{}@{domain}", local.to_lowercase()))
+    let email = format!("{}@{domain}", local.to_lowercase());
+    // Lowercasing and decoding punycode change the length, so it is
+    // checked again on the form that is stored.
+    if email.chars().count() > EMAIL_MAX_CHARS {
+        return Err(format!("An email address has at most {EMAIL_MAX_CHARS} characters."));
+    }
+    Ok(email)
 }
 
 /// Accepts dotted names whose labels are 1 to 63 characters of letters

@@ -798,6 +798,19 @@ async fn openapi_document_lists_the_endpoints() {
         assert!(doc["paths"].get(path).is_some(), "{path}");
     }
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+
+    // Links let clients and stateful testing chain calls.
+    let links = |path: &str, status: &str| doc["paths"][path]["post"]["responses"][status]["links"].clone();
+    let refresh = &links("/api/auth/login", "200")["Refresh"];
+    assert_eq!(refresh["operationId"], "refresh");
+    assert_eq!(refresh["requestBody"]["refresh_token"], "$response.body#/refresh_token");
+    assert_eq!(
+        links("/api/auth/refresh", "200")["RefreshAgain"]["operationId"],
+        "refresh"
+    );
+    let set_roles = &links("/api/auth/register", "201")["SetRoles"];
+    assert_eq!(set_roles["operationId"], "set_roles");
+    assert_eq!(set_roles["parameters"]["id"], "$response.body#/id");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

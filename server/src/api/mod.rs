@@ -76,7 +76,53 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 async fn openapi_json() -> impl IntoResponse {
-    Json(openapi())
+    Json(openapi_document())
+}
+
+/// Returns the OpenAPI document as served, with links from a response to
+/// the requests it enables, so that clients and schemathesis's stateful
+/// phase can chain calls: log in, then refresh with the refresh token, and
+/// refresh again with the next one.
+///
+/// NOTE: the links are added to the JSON rather than through utoipa,
+/// because utoipa 5.5 serialises `Link` fields in snake case
+/// (`operation_id`), which OpenAPI readers ignore.
+pub fn openapi_document() -> serde_json::Value {
+    let mut document = serde_json::to_value(openapi()).unwrap_or_default();
+    let refresh_with_new_token = serde_json::json!({
+        "operationId": "refresh",
+        "requestBody": {"refresh_token": "$response.body#/refresh_token"},
+        "description": "Spends the refresh token of this response.",
+    });
+    let links = [
+        ("/api/auth/login", "200", "Refresh", refresh_with_new_token.clone()),
+        ("/api/auth/refresh", "200", "RefreshAgain", refresh_with_new_token),
+        (
+            "/api/auth/register",
+            "201",
+            "SetRoles",
+            serde_json::json!({
+                "operationId": "set_roles",
+                "parameters": {"id": "$response.body#/id"},
+                "description": "Changes the roles of the new account (needs `users.admin`).",
+            }),
+        ),
+    ];
+    for (path, status, name, link) in links {
+        match document
+            .pointer_mut(&format!("/paths/{}/post/responses/{status}", path.replace('/', "~1")))
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            Some(response) => {
+                let all = response.entry("links").or_insert_with(|| serde_json::json!({}));
+                all[name] = link;
+            }
+            // Only a change to the annotations can get here, and the
+            // OpenAPI test then fails on the missing link.
+            None => tracing::error!(path, status, "OpenAPI link target missing"),
+        }
+    }
+    document
 }
 
 async fn jwks(State(state): State<ApiState>) -> impl IntoResponse {
