@@ -1,5 +1,5 @@
 //! Generated request bodies against the form and JSON parsers of the real
-//! server: whatever arrives, the answer is a 2xx, 3xx or 4xx, never a 5xx,
+//! server: whatever arrives, the response is a 2xx, 3xx or 4xx, never a 5xx,
 //! and the server keeps serving. A fixed number of cases per endpoint keeps
 //! the run bounded.
 

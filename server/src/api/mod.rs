@@ -80,9 +80,9 @@ async fn openapi_json() -> impl IntoResponse {
 }
 
 /// Returns the OpenAPI document as served, with links from a response to
-/// the requests it enables, so that clients and schemathesis's stateful
-/// phase can chain calls: log in, then refresh with the refresh token, and
-/// refresh again with the next one.
+/// the requests it enables. Clients and schemathesis's stateful phase
+/// follow them to chain calls: log in, then refresh with the refresh
+/// token, then refresh again with the next one.
 ///
 /// NOTE: the links are added to the JSON rather than through utoipa,
 /// because utoipa 5.5 serialises `Link` fields in snake case
