@@ -308,11 +308,35 @@ mod ssr {
         AppError::Internal
     }
 
+    /// Returns the logged-in user, renewing the session id first when
+    /// their roles changed since the session last acted.
     pub async fn logged_in_user_id() -> Result<Option<UserId>, AppError> {
         let session = session().await?;
-        latchkey_core::session::current_user_id(&session)
+        let Some(user_id) = latchkey_core::session::current_user_id(&session)
             .await
-            .map_err(session_failed)
+            .map_err(session_failed)?
+        else {
+            return Ok(None);
+        };
+        let profile = state()?
+            .accounts
+            .store()
+            .user_with_roles(&user_id)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "reading the user's roles failed");
+                AppError::Internal
+            })?;
+        let Some((_, roles)) = profile else {
+            return Ok(None);
+        };
+        let renewed = latchkey_core::session::renew_on_privilege_change(&session, &roles)
+            .await
+            .map_err(session_failed)?;
+        if renewed {
+            tracing::info!(user.id = %user_id, "session id renewed after a role change");
+        }
+        Ok(Some(user_id))
     }
 
     /// Reads the client address (resolved by the server before routing)

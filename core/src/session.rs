@@ -8,6 +8,7 @@ use tower_sessions::Session;
 
 use crate::{
     client_ip::ClientAddr,
+    roles::Role,
     store::{EventContext, UserId, SESSION_KEY_IP, SESSION_KEY_USER_AGENT, SESSION_KEY_USER_ID},
 };
 
@@ -63,6 +64,27 @@ pub async fn log_in(session: &Session, user_id: &UserId, client: &ClientInfo) ->
 /// Returns the logged-in user's id, if any.
 pub async fn current_user_id(session: &Session) -> Result<Option<UserId>, SessionError> {
     Ok(session.get::<String>(SESSION_KEY_USER_ID).await?.map(UserId))
+}
+
+/// Session key of the roles the session last acted with.
+const SESSION_KEY_ROLES: &str = "roles";
+
+/// Issues a new session id when the user's roles differ from those this
+/// session last acted with, so that an id that leaked before a promotion
+/// does not carry the new privileges. The first call after login only
+/// records the roles, since login has just issued a new id. Returns
+/// whether the id changed.
+pub async fn renew_on_privilege_change(session: &Session, roles: &[Role]) -> Result<bool, SessionError> {
+    let current = roles.iter().map(|role| role.as_str()).collect::<Vec<_>>().join(" ");
+    let seen: Option<String> = session.get(SESSION_KEY_ROLES).await?;
+    if seen.as_deref() == Some(current.as_str()) {
+        return Ok(false);
+    }
+    if seen.is_some() {
+        session.cycle_id().await?;
+    }
+    session.insert(SESSION_KEY_ROLES, current).await?;
+    Ok(seen.is_some())
 }
 
 /// Deletes the session from the store and clears its cookie; replaying the

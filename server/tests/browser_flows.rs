@@ -913,3 +913,36 @@ async fn password_spellings_normalize_alike() {
         assert_eq!(status, StatusCode::OK, "{password:?}: {body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_change_renews_the_session_id() {
+    let server = TestServer::start().await;
+    let before = server.verified_login("ann@example.com").await;
+    assert_eq!(server.get("/account", Some(&before)).await.status(), StatusCode::OK);
+
+    let user_id: String = sqlx::query_scalar("SELECT id FROM users")
+        .fetch_one(&server.db)
+        .await
+        .unwrap();
+    server
+        .services
+        .app
+        .accounts
+        .store()
+        .set_user_roles(
+            &latchkey_core::store::UserId(user_id),
+            &[latchkey_core::roles::Role::Editor],
+        )
+        .await
+        .unwrap();
+
+    let response = server.get("/account", Some(&before)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let after = common::set_cookie_pair(response.headers());
+    assert!(after.starts_with("latchkey_session="), "{after}");
+    assert_ne!(after, before, "a new id after the role change");
+
+    let replay = server.get("/account", Some(&before)).await;
+    assert_eq!(replay.status(), StatusCode::FOUND, "the old id is gone");
+    assert_eq!(server.get("/account", Some(&after)).await.status(), StatusCode::OK);
+}
