@@ -304,13 +304,13 @@ fn parse_duration(
 /// Parses `90s`, `30m`, `12h` or `7d` into a non-zero duration.
 pub fn duration_from_text(text: &str) -> Option<Duration> {
     let text = text.trim();
-    let split = text.len().checked_sub(1)?;
-    let (number, unit) = text.split_at(split);
-    let seconds_per_unit = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
+    // The unit is one ASCII letter; any other last character, multi-byte
+    // ones included, is no duration.
+    let (seconds_per_unit, number) = match text.as_bytes().last()? {
+        b's' => (1, &text[..text.len() - 1]),
+        b'm' => (60, &text[..text.len() - 1]),
+        b'h' => (3_600, &text[..text.len() - 1]),
+        b'd' => (86_400, &text[..text.len() - 1]),
         _ => return None,
     };
     let number: u64 = number.parse().ok()?;
@@ -454,6 +454,8 @@ mod tests {
         assert_eq!(duration_from_text("90s"), Some(Duration::from_secs(90)));
         assert_eq!(duration_from_text("30m"), Some(Duration::from_secs(1_800)));
         assert_eq!(duration_from_text("2d"), Some(Duration::from_secs(172_800)));
+        assert_eq!(duration_from_text("5Ѩ"), None, "a multi-byte last character");
+        assert_eq!(duration_from_text("Ѩs"), None);
         assert_eq!(duration_from_text("0s"), None);
         assert_eq!(duration_from_text("h"), None);
         assert_eq!(duration_from_text(""), None);
