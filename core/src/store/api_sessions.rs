@@ -343,6 +343,11 @@ mod tests {
         let (_, roles) = store.user_with_roles(&user_id).await.unwrap().unwrap();
         assert_eq!(roles, vec![Role::Editor]);
 
+        let repeated = [Role::Admin, Role::Editor, Role::Admin, Role::Viewer, Role::Editor];
+        assert!(store.set_user_roles(&user_id, &repeated).await.unwrap());
+        let (_, roles) = store.user_with_roles(&user_id).await.unwrap().unwrap();
+        assert_eq!(roles, vec![Role::Viewer, Role::Editor, Role::Admin], "each role once");
+
         let now = OffsetDateTime::now_utc();
         store.update_display_name(&user_id, "Ann B.", now).await.unwrap();
         let (user, _) = store.user_with_roles(&user_id).await.unwrap().unwrap();

@@ -52,8 +52,12 @@ impl Store {
         Ok(roles)
     }
 
-    /// Replaces the user's roles. Returns `false` when the user does not exist.
+    /// Replaces the user's roles; a role listed twice is stored once.
+    /// Returns `false` when the user does not exist.
     pub async fn set_user_roles(&self, user_id: &UserId, roles: &[Role]) -> Result<bool, StoreError> {
+        let mut roles = roles.to_vec();
+        roles.sort();
+        roles.dedup();
         let mut tx = self.pool.begin().await?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = ?")
             .bind(user_id.as_str())
@@ -66,7 +70,7 @@ impl Store {
             .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?;
-        for role in roles {
+        for role in &roles {
             sqlx::query("INSERT INTO user_roles (user_id, role) VALUES (?, ?)")
                 .bind(user_id.as_str())
                 .bind(role.as_str())
