@@ -178,7 +178,7 @@ impl Accounts {
             password_hash: &password_hash,
         };
         // Mail goes out after the response in both cases, so that a new
-        // account and an existing one take the same time to answer.
+        // account and an existing one take the same time to respond.
         let accounts = self.clone();
         match self.store.insert_user(&new_user, now).await? {
             Some(user) => {
@@ -282,7 +282,7 @@ impl Accounts {
     /// be used to probe for accounts.
     ///
     /// The link is stored and mailed after the response, in a task of its
-    /// own: otherwise an unverified account would answer more slowly than an
+    /// own: otherwise an unverified account would respond more slowly than an
     /// unknown address, by a database write and a mail delivery.
     pub async fn resend_verification(&self, email: &str, client: &ClientInfo) -> Result<(), AccountError> {
         let email = validate::normalize_email(email).map_err(|message| {
@@ -350,11 +350,11 @@ impl Accounts {
         // every stored event would be a database write an attacker can buy
         // for free.
         if let Err(limit) = self.throttle.check_ip(Action::Login, client.ip.as_deref()).await {
-            tracing::info!(client.ip = ?client.ip, channel = channel.as_str(), "login refused: address over its rate limit");
+            tracing::info!(client.ip = ?client.ip, channel = channel.as_str(), "login rejected: client address over its rate limit");
             return Err(limit.into());
         }
         if let Err(limit) = self.throttle.check_login_wait(account_key).await {
-            tracing::info!(client.ip = ?client.ip, channel = channel.as_str(), "login refused: account must wait after failures");
+            tracing::info!(client.ip = ?client.ip, channel = channel.as_str(), "login rejected: account must wait after failed logins");
             return Err(limit.into());
         }
 
@@ -416,7 +416,7 @@ impl Accounts {
     /// Hashes are made from the NFKC form. A hash stored before passwords
     /// were normalised was made from the password as typed, so when the
     /// two forms differ and the first check fails, the typed form is tried
-    /// too and a match asks for a rehash. Unknown accounts take the same
+    /// too and a match requests a rehash. Unknown accounts take the same
     /// two checks against the dummy hash, so timing stays alike.
     async fn verify_password(&self, password: &str, stored: Option<&str>) -> Result<Verification, AccountError> {
         let normalized = normalize_password(password);

@@ -5,7 +5,7 @@
 //! signature check costs more than the rest of the request.
 //!
 //! The store forgets an entry in the same call that changes its rows, so on
-//! one instance a logout or a role change is seen by the very next request.
+//! one instance a logout or a role change applies to the very next request.
 //! Changes made by another process (a second instance, or a subcommand)
 //! are seen once the entry's time to live has passed, which bounds how stale
 //! an answer can be.

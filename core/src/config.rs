@@ -65,7 +65,7 @@ pub struct Config {
     /// Origins whose scripts may call the JSON API (CORS).
     pub cors_allowed_origins: Vec<String>,
     /// How long checked tokens, token liveness and user profiles are served
-    /// from memory. This instance sees its own changes at once, and another
+    /// from memory. This instance applies its own changes at once, and another
     /// instance's revocation within this time. Zero turns the cache off.
     pub read_cache_ttl: Duration,
     /// Rate limits and login waits.

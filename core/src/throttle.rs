@@ -297,7 +297,7 @@ impl Throttle {
         Self { store, limits }
     }
 
-    /// A throttle with its state in this process.
+    /// Creates a throttle that keeps its state in this process.
     pub fn in_memory(limits: Limits) -> Self {
         Self::new(Arc::new(MemoryLimitStore::default()), limits)
     }
@@ -379,14 +379,14 @@ fn login_key(email: &str) -> String {
     format!("login:account:{}", private_key(email))
 }
 
-/// Keys a store entry by a hash, so that a shared store holds no emails.
+/// Keys a store entry by a hash, so that a shared store contains no emails.
 fn private_key(email: &str) -> String {
     let hash = TokenHash::of(&email.trim().to_lowercase());
     hash.as_bytes()[..16].iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// Groups IPv6 clients by their /64 network, since one subscriber usually
-/// holds a whole /64 and could otherwise rotate through its addresses.
+/// is assigned a whole /64 and could otherwise rotate through its addresses.
 fn address_key(ip: Option<&str>) -> String {
     match ip.and_then(|ip| ip.parse::<IpAddr>().ok()) {
         Some(IpAddr::V4(v4)) => v4.to_string(),

@@ -769,7 +769,9 @@ async fn account_page_lists_recent_activity() {
     let failed = page.find("Failed login (this site)").expect("failed login listed");
     let api = page.find("Logged in (API)").expect("API login listed");
     let verified = page.find("Email address verified").expect("verification listed");
-    assert!(logged_in < failed && failed < api && api < verified, "newest first");
+    assert!(logged_in < failed, "newest first");
+    assert!(failed < api, "newest first");
+    assert!(api < verified, "newest first");
     assert!(page.contains("127.0.0.1"));
 
     server.submit("/account", "log_out", &[], Some(&cookie)).await;
