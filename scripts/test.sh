@@ -11,6 +11,11 @@ ensure_chromium
 ensure_python_tools
 ensure_curl
 
+# A one-off test build gains nothing from incremental state or full debug
+# info, and both multiply the size of target/ on a machine with little disk.
+export CARGO_INCREMENTAL=0
+export CARGO_PROFILE_DEV_DEBUG=line-tables-only
+
 say "unit and integration tests"
 cargo test --locked -p latchkey-core -p server
 
