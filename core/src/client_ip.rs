@@ -94,13 +94,72 @@ pub fn resolve<'a>(
     client
 }
 
+/// The scheme a client used to reach the first proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    fn parse(text: &str) -> Option<Self> {
+        let text = text.trim().trim_matches('"');
+        if text.eq_ignore_ascii_case("https") {
+            Some(Self::Https)
+        } else if text.eq_ignore_ascii_case("http") {
+            Some(Self::Http)
+        } else {
+            None
+        }
+    }
+}
+
+/// Returns the scheme a trusted proxy reports for the client's connection,
+/// from `Forwarded` (`proto=`) or else `X-Forwarded-Proto`; `None` when
+/// `peer` is no trusted proxy or the headers say nothing usable.
+///
+/// In `Forwarded`, the element that names the client (the same one that
+/// [`resolve`] stops at) says how the client connected: elements further
+/// right describe hops between proxies. `X-Forwarded-Proto` carries no
+/// such pairing, so its last value, the one the nearest proxy wrote, counts.
+pub fn forwarded_scheme<'a>(
+    peer: IpAddr,
+    forwarded: impl IntoIterator<Item = &'a str>,
+    forwarded_proto: impl IntoIterator<Item = &'a str>,
+    trusted: &TrustedProxies,
+) -> Option<Scheme> {
+    if !trusted.contains(canonical(peer)) {
+        return None;
+    }
+
+    let elements: Vec<&str> = forwarded.into_iter().flat_map(|value| value.split(',')).collect();
+    if elements.is_empty() {
+        return forwarded_proto
+            .into_iter()
+            .flat_map(|value| value.split(','))
+            .last()
+            .and_then(Scheme::parse);
+    }
+    let client_element = elements
+        .iter()
+        .rev()
+        .find(|element| forwarded_for_parameter(element).is_none_or(|hop| !trusted.contains(canonical(hop))))
+        .or(elements.first())?;
+    forwarded_parameter(client_element, "proto").and_then(Scheme::parse)
+}
+
 /// Reads the `for=` parameter of one `Forwarded` element.
 fn forwarded_for_parameter(element: &str) -> Option<IpAddr> {
+    forwarded_parameter(element, "for").and_then(|value| parse_node(value.trim_matches('"')))
+}
+
+/// Reads one parameter of a `Forwarded` element, such as `proto`.
+fn forwarded_parameter<'a>(element: &'a str, name: &str) -> Option<&'a str> {
     element
         .split(';')
         .filter_map(|pair| pair.split_once('='))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("for"))
-        .and_then(|(_, value)| parse_node(value.trim().trim_matches('"')))
+        .find(|(key, _)| key.trim().eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.trim())
 }
 
 /// Parses `192.0.2.1`, `192.0.2.1:4711`, `2001:db8::1` or `[2001:db8::1]:4711`.
@@ -188,6 +247,42 @@ mod tests {
             &proxies("10.0.0.0/8"),
         );
         assert_eq!(resolved, ip("10.0.0.5"));
+    }
+
+    #[test]
+    fn scheme_comes_only_from_a_trusted_proxy() {
+        let trusted = proxies("10.0.0.0/8");
+        assert_eq!(forwarded_scheme(ip("203.0.113.9"), [], ["http"], &trusted), None);
+        assert_eq!(
+            forwarded_scheme(ip("10.0.0.2"), [], ["http"], &trusted),
+            Some(Scheme::Http)
+        );
+        // A value the client sent comes first; the proxy's own comes last.
+        assert_eq!(
+            forwarded_scheme(ip("10.0.0.2"), [], ["https", "HTTP"], &trusted),
+            Some(Scheme::Http)
+        );
+        assert_eq!(forwarded_scheme(ip("10.0.0.2"), [], ["gopher"], &trusted), None);
+    }
+
+    #[test]
+    fn forwarded_scheme_is_the_client_hop() {
+        let trusted = proxies("10.0.0.0/8");
+        // The edge proxy (10.0.0.5) took the client's HTTPS connection and
+        // spoke plain HTTP to the inner one, which also appended its hop.
+        let header = "proto=http, for=198.51.100.1;proto=https, for=10.0.0.5;proto=http";
+        assert_eq!(
+            forwarded_scheme(ip("10.0.0.2"), [header], ["http"], &trusted),
+            Some(Scheme::Https)
+        );
+        assert_eq!(
+            forwarded_scheme(ip("10.0.0.2"), [r#"for=10.0.0.9;proto="HTTPS""#], [], &trusted),
+            Some(Scheme::Https)
+        );
+        assert_eq!(
+            forwarded_scheme(ip("10.0.0.2"), ["for=198.51.100.1"], [], &trusted),
+            None
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! that does not parse stops the server at start with an error that names the
 //! variable and the fix, rather than falling back silently.
 
-use std::{path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use lettre::message::Mailbox;
 use url::Url;
@@ -37,6 +37,15 @@ impl std::fmt::Debug for SmtpUrl {
         }
         write!(f, "SmtpUrl({shown})")
     }
+}
+
+/// Where the certificate chain and private key for HTTPS are read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM file: the server certificate first, then its intermediates.
+    pub cert: PathBuf,
+    /// PEM file: the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -74,6 +83,12 @@ pub struct Config {
     /// Proxies whose `Forwarded` and `X-Forwarded-For` headers name the
     /// client. Empty: the socket peer is the client.
     pub trusted_proxies: TrustedProxies,
+    /// Terminate TLS in the server with these files. `None`: serve plain
+    /// HTTP, for local use or behind a proxy that terminates TLS.
+    pub tls: Option<TlsFiles>,
+    /// Also listen for plain HTTP here and redirect every request to
+    /// `public_url`. Only with `tls`.
+    pub http_redirect_addr: Option<SocketAddr>,
 }
 
 impl Config {
@@ -88,10 +103,43 @@ impl Config {
         let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
 
         let site_addr = get("LEPTOS_SITE_ADDR").unwrap_or_else(|| "127.0.0.1:3000".to_owned());
+        let tls = parse_tls_files(&get)?;
         let public_url = match get("PUBLIC_URL") {
             Some(value) => parse_public_url(&value)?,
+            None if tls.is_some() => parse_public_url(&format!("https://{site_addr}"))?,
             None => parse_public_url(&format!("http://{site_addr}"))?,
         };
+        if tls.is_some() && public_url.scheme() != "https" {
+            return Err(ConfigError {
+                variable: "PUBLIC_URL",
+                problem: format!(
+                    "{:?} is not an https origin, but TLS_CERT_FILE is set",
+                    public_url.as_str()
+                ),
+                fix: "Users reach a server that terminates TLS over https://; set PUBLIC_URL to that origin."
+                    .to_owned(),
+            });
+        }
+        let http_redirect_addr = get("HTTP_REDIRECT_ADDR")
+            .map(|value| {
+                let invalid = |problem: String| ConfigError {
+                    variable: "HTTP_REDIRECT_ADDR",
+                    problem,
+                    fix: "Set it to an address and port such as `0.0.0.0:80`, together with TLS_CERT_FILE and \
+                          TLS_KEY_FILE, or unset it."
+                        .to_owned(),
+                };
+                if tls.is_none() {
+                    return Err(invalid(
+                        "it only works when the server terminates TLS itself".to_owned(),
+                    ));
+                }
+                value
+                    .trim()
+                    .parse::<SocketAddr>()
+                    .map_err(|_| invalid(format!("{value:?} is not an address with a port")))
+            })
+            .transpose()?;
 
         let smtp_url = get("SMTP_URL").map(|value| parse_smtp_url(&value)).transpose()?;
         let mail_from = get("MAIL_FROM").unwrap_or_else(|| "Latchkey <no-reply@latchkey.localhost>".to_owned());
@@ -151,6 +199,8 @@ impl Config {
                           such as `127.0.0.1,10.0.0.0/8`."
                         .to_owned(),
                 })?,
+            tls,
+            http_redirect_addr,
         })
     }
 
@@ -174,6 +224,25 @@ fn parse_public_url(value: &str) -> Result<Url, ConfigError> {
         return Err(invalid(format!("{value:?} has a path, query or fragment")));
     }
     Ok(url)
+}
+
+fn parse_tls_files(get: &impl Fn(&str) -> Option<String>) -> Result<Option<TlsFiles>, ConfigError> {
+    match (get("TLS_CERT_FILE"), get("TLS_KEY_FILE")) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+        })),
+        (cert, _) => Err(ConfigError {
+            variable: if cert.is_some() {
+                "TLS_KEY_FILE"
+            } else {
+                "TLS_CERT_FILE"
+            },
+            problem: "it is unset while the other TLS file is set".to_owned(),
+            fix: "Set both TLS_CERT_FILE and TLS_KEY_FILE to PEM files, or neither to serve plain HTTP.".to_owned(),
+        }),
+    }
 }
 
 fn parse_limits(get: &impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigError> {
@@ -415,6 +484,51 @@ mod tests {
     fn public_url_follows_site_addr() {
         let config = config_with(&[("LEPTOS_SITE_ADDR", "127.0.0.1:4000")]).unwrap();
         assert_eq!(config.public_url.as_str(), "http://127.0.0.1:4000/");
+    }
+
+    #[test]
+    fn tls_settings_parse_and_agree() {
+        let config = config_with(&[
+            ("TLS_CERT_FILE", "/etc/latchkey/cert.pem"),
+            ("TLS_KEY_FILE", "/etc/latchkey/key.pem"),
+            ("LEPTOS_SITE_ADDR", "0.0.0.0:443"),
+            ("HTTP_REDIRECT_ADDR", "0.0.0.0:80"),
+        ])
+        .unwrap();
+        let tls = config.tls.as_ref().unwrap();
+        assert_eq!(tls.cert, PathBuf::from("/etc/latchkey/cert.pem"));
+        assert_eq!(tls.key, PathBuf::from("/etc/latchkey/key.pem"));
+        assert_eq!(config.public_url.as_str(), "https://0.0.0.0/");
+        assert!(config.is_https());
+        assert_eq!(config.http_redirect_addr, Some("0.0.0.0:80".parse().unwrap()));
+
+        let plain = config_with(&[]).unwrap();
+        assert_eq!(plain.tls, None);
+        assert_eq!(plain.http_redirect_addr, None);
+
+        let cases: [(&[(&str, &str)], &str); 4] = [
+            (&[("TLS_CERT_FILE", "cert.pem")], "TLS_KEY_FILE"),
+            (&[("TLS_KEY_FILE", "key.pem")], "TLS_CERT_FILE"),
+            (
+                &[
+                    ("TLS_CERT_FILE", "cert.pem"),
+                    ("TLS_KEY_FILE", "key.pem"),
+                    ("PUBLIC_URL", "http://auth.example.com"),
+                ],
+                "PUBLIC_URL",
+            ),
+            (&[("HTTP_REDIRECT_ADDR", "0.0.0.0:80")], "HTTP_REDIRECT_ADDR"),
+        ];
+        for (settings, variable) in cases {
+            assert_eq!(config_with(settings).unwrap_err().variable, variable, "{settings:?}");
+        }
+        let error = config_with(&[
+            ("TLS_CERT_FILE", "cert.pem"),
+            ("TLS_KEY_FILE", "key.pem"),
+            ("HTTP_REDIRECT_ADDR", "port 80"),
+        ])
+        .unwrap_err();
+        assert_eq!(error.variable, "HTTP_REDIRECT_ADDR");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     extract::{ConnectInfo, Request, State},
+    http::HeaderMap,
     middleware::Next,
     response::Response,
 };
@@ -18,15 +19,22 @@ pub async fn resolve_client_addr(
 ) -> Response {
     if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
         let headers = request.headers();
-        let values = |name: &str| {
-            headers
-                .get_all(name)
-                .iter()
-                .filter_map(|value| value.to_str().ok())
-                .collect::<Vec<_>>()
-        };
-        let client = client_ip::resolve(peer.ip(), values("forwarded"), values("x-forwarded-for"), &trusted);
+        let client = client_ip::resolve(
+            peer.ip(),
+            header_values(headers, "forwarded"),
+            header_values(headers, "x-forwarded-for"),
+            &trusted,
+        );
         request.extensions_mut().insert(ClientAddr(client));
     }
     next.run(request).await
+}
+
+/// Returns every value of a header that is valid text; others are skipped.
+pub fn header_values<'a>(headers: &'a HeaderMap, name: &str) -> Vec<&'a str> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect()
 }

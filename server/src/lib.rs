@@ -8,11 +8,15 @@ mod csrf;
 mod errors;
 mod headers;
 mod housekeeping;
+mod https;
+pub mod listen;
+pub mod tls;
 
 use std::sync::{Arc, OnceLock};
 
 use app::{shell, state::AppState, App};
 use axum::Router;
+use https::HttpsOrigin;
 use latchkey_core::{
     accounts::{AccountSettings, Accounts},
     api_auth::ApiAuth,
@@ -166,9 +170,19 @@ pub fn router(config: &Config, services: Services, leptos_options: LeptosOptions
 }
 
 /// Wraps every route, pages and API alike, in the layers that must see
-/// each request and response: the client address, panics, security
-/// headers and the request log.
+/// each request and response: the client address, the redirect of plain
+/// HTTP that came through a proxy, panics, security headers and the
+/// request log.
 fn with_outer_layers(routes: Router, config: &Config) -> Router {
+    // With an http:// public URL the redirect would point back at itself.
+    let routes = if config.is_https() {
+        routes.layer(axum::middleware::from_fn_with_state(
+            HttpsOrigin::from_config(config),
+            https::redirect_forwarded_http,
+        ))
+    } else {
+        routes
+    };
     routes
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(config.trusted_proxies.clone()),

@@ -3,10 +3,11 @@
 //! Settings come from environment variables, optionally from a `.env` file
 //! in the working directory; the README lists them with their defaults.
 
-use std::{net::SocketAddr, process::ExitCode};
+use std::{process::ExitCode, sync::Arc};
 
 use latchkey_core::{config::Config, roles::Role, validate::normalize_email};
 use leptos::config::get_configuration;
+use server::{listen, tls::Certificates};
 use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "\
@@ -60,25 +61,28 @@ async fn serve() -> Result<(), String> {
     let leptos = get_configuration(None).map_err(|error| format!("invalid Leptos settings: {error}"))?;
     let leptos_options = leptos.leptos_options;
     let address = leptos_options.site_addr;
+    // Certificate problems stop the server before it creates anything.
+    let certificates = config
+        .tls
+        .as_ref()
+        .map(|files| Certificates::load(files).map(Arc::new))
+        .transpose()
+        .map_err(|error| error.to_string())?;
 
     let services = server::build_state(&config).await.map_err(|error| error.to_string())?;
     server::spawn_housekeeping(services.app.accounts.clone(), services.api.auth.keys().clone());
     let app = server::router(&config, services, leptos_options);
 
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .map_err(|error| format!("could not listen on {address}: {error}; set LEPTOS_SITE_ADDR to a free address"))?;
     let mail = if config.smtp_url.is_some() {
         "SMTP".to_owned()
     } else {
         format!("outbox {}", config.mail_outbox_dir.display())
     };
-    tracing::info!(%address, public_url = %config.public_url, %mail, "Latchkey listening");
+    tracing::info!(public_url = %config.public_url, %mail, "Latchkey starting");
 
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
+    listen::serve(&config, address, app, certificates, shutdown_signal())
         .await
-        .map_err(|error| format!("server failed: {error}"))
+        .map_err(|error| error.to_string())
 }
 
 async fn rotate_signing_key() -> Result<(), String> {
