@@ -231,6 +231,101 @@ async fn resend_verification_link_inner(token: String) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Mails a password reset link if the address has an account. The page
+/// that follows reads the same either way.
+#[server(prefix = "/fn", endpoint = "request_password_reset")]
+pub async fn request_password_reset(email: String) -> Result<(), AppError> {
+    ssr::with_status(request_password_reset_inner(email).await)
+}
+
+#[cfg(feature = "ssr")]
+async fn request_password_reset_inner(email: String) -> Result<(), AppError> {
+    let state = ssr::state()?;
+    match state.accounts.request_password_reset(&email, &ssr::client_info()).await {
+        Ok(()) => {
+            leptos_axum::redirect("/forgot-password?sent=1");
+            Ok(())
+        }
+        Err(error) => Err(match AppError::from(error) {
+            AppError::Invalid {
+                errors, display_name, ..
+            } => AppError::Invalid {
+                errors,
+                email,
+                display_name,
+            },
+            other => other,
+        }),
+    }
+}
+
+/// Checks a reset link without spending it, so that the page can report a
+/// dead link before the user types a new password.
+#[server(prefix = "/fn", endpoint = "check_reset_link")]
+pub async fn check_reset_link(token: String) -> Result<(), AppError> {
+    ssr::with_status(check_reset_link_inner(token).await)
+}
+
+#[cfg(feature = "ssr")]
+async fn check_reset_link_inner(token: String) -> Result<(), AppError> {
+    ssr::state()?.accounts.check_password_reset_token(&token).await?;
+    Ok(())
+}
+
+/// Sets a new password with a reset link; every login of the account ends.
+#[server(prefix = "/fn", endpoint = "reset_password")]
+pub async fn reset_password(token: String, password: String) -> Result<(), AppError> {
+    ssr::with_status(reset_password_inner(token, password).await)
+}
+
+#[cfg(feature = "ssr")]
+async fn reset_password_inner(token: String, password: String) -> Result<(), AppError> {
+    let state = ssr::state()?;
+    state
+        .accounts
+        .reset_password(&token, &password, &ssr::client_info())
+        .await?;
+    // The browser that reset the password may hold a session of the
+    // account, which the reset has just ended in the store.
+    let session = ssr::session().await?;
+    latchkey_core::session::log_out(&session)
+        .await
+        .map_err(ssr::session_failed)?;
+    leptos_axum::redirect("/login?reset=1");
+    Ok(())
+}
+
+/// Changes the logged-in user's password. Every other login ends, and this
+/// one continues under a new session id.
+#[server(prefix = "/fn", endpoint = "change_password")]
+pub async fn change_password(current_password: String, new_password: String) -> Result<(), AppError> {
+    ssr::with_status(change_password_inner(current_password, new_password).await)
+}
+
+#[cfg(feature = "ssr")]
+async fn change_password_inner(current_password: String, new_password: String) -> Result<(), AppError> {
+    let state = ssr::state()?;
+    let user_id = ssr::logged_in_user_id().await?.ok_or(AppError::NotLoggedIn)?;
+    let session = ssr::session().await?;
+    let keep = session.id().map(|id| latchkey_core::store::browser_session_key(&id));
+    state
+        .accounts
+        .change_password(
+            &user_id,
+            &current_password,
+            &new_password,
+            keep.as_ref(),
+            &ssr::client_info(),
+            Channel::Browser,
+        )
+        .await?;
+    latchkey_core::session::renew_after_password_change(&session)
+        .await
+        .map_err(ssr::session_failed)?;
+    leptos_axum::redirect("/account/security?changed=1");
+    Ok(())
+}
+
 #[cfg(feature = "ssr")]
 use latchkey_core::{accounts::Channel, store::event};
 
@@ -279,9 +374,13 @@ mod ssr {
     fn status_of(error: &AppError) -> http::StatusCode {
         use http::StatusCode;
         match error {
-            AppError::Invalid { .. } | AppError::TokenExpired | AppError::TokenUsed | AppError::TokenInvalid => {
-                StatusCode::BAD_REQUEST
-            }
+            AppError::Invalid { .. }
+            | AppError::TokenExpired
+            | AppError::TokenUsed
+            | AppError::TokenInvalid
+            | AppError::ResetLinkExpired
+            | AppError::ResetLinkUsed
+            | AppError::ResetLinkInvalid => StatusCode::BAD_REQUEST,
             AppError::InvalidCredentials | AppError::NotLoggedIn => StatusCode::UNAUTHORIZED,
             AppError::EmailNotVerified { .. } => StatusCode::FORBIDDEN,
             AppError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -361,18 +460,14 @@ mod ssr {
             event::REFRESH_TOKEN_REUSED => "A used refresh token came back; that login was ended".to_owned(),
             event::EMAIL_VERIFIED => "Email address verified".to_owned(),
             event::ROLES_CHANGED => "Roles changed".to_owned(),
+            event::PASSWORD_RESET_REQUESTED => "Password reset link requested".to_owned(),
+            event::PASSWORD_RESET => "Password reset with a mailed link; every device signed out".to_owned(),
+            event::PASSWORD_CHANGED => format!("Password changed{via}; other devices signed out"),
+            event::PASSWORD_CHANGE_FAILED => format!("Password change refused: wrong current password{via}"),
             other => other.replace('_', " "),
         };
-        let at = event.created_at;
         ActivityView {
-            when: format!(
-                "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-                at.year(),
-                u8::from(at.month()),
-                at.day(),
-                at.hour(),
-                at.minute()
-            ),
+            when: latchkey_core::timestamps::minute_utc(event.created_at),
             what,
             ip: event.ip.clone().unwrap_or_default(),
             user_agent: event.user_agent.clone().unwrap_or_default(),

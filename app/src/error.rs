@@ -27,6 +27,9 @@ pub enum AppError {
     TokenExpired,
     TokenUsed,
     TokenInvalid,
+    ResetLinkExpired,
+    ResetLinkUsed,
+    ResetLinkInvalid,
     NotLoggedIn,
     /// Over a rate limit or inside a login wait.
     TooManyAttempts {
@@ -67,6 +70,11 @@ impl std::fmt::Display for AppError {
             Self::TokenExpired => "This verification link has expired.",
             Self::TokenUsed => "This verification link has already been used.",
             Self::TokenInvalid => "This verification link is invalid or has been replaced by a newer one.",
+            Self::ResetLinkExpired => "This password reset link has expired. Ask for a new one.",
+            Self::ResetLinkUsed => "This password reset link has already been used. Ask for a new one if you need it.",
+            Self::ResetLinkInvalid => {
+                "This password reset link is invalid or has been replaced by a newer one. Ask for a new one."
+            }
             Self::NotLoggedIn => "Please log in first.",
             Self::TooManyAttempts { retry_after_seconds } => {
                 return write!(
@@ -112,6 +120,9 @@ impl From<latchkey_core::accounts::AccountError> for AppError {
             AccountError::TokenExpired => Self::TokenExpired,
             AccountError::TokenUsed => Self::TokenUsed,
             AccountError::TokenInvalid => Self::TokenInvalid,
+            AccountError::ResetLinkExpired => Self::ResetLinkExpired,
+            AccountError::ResetLinkUsed => Self::ResetLinkUsed,
+            AccountError::ResetLinkInvalid => Self::ResetLinkInvalid,
             AccountError::NotFound => Self::NotLoggedIn,
             AccountError::TooManyAttempts(limit) => Self::TooManyAttempts {
                 retry_after_seconds: latchkey_core::throttle::retry_after_seconds(limit.retry_after),

@@ -17,8 +17,9 @@ use leptos_router::{
 };
 
 use pages::{
-    account::AccountPage, check_email::CheckEmailPage, home::HomePage, login::LoginPage, not_found::NotFoundPage,
-    register::RegisterPage, verify_email::VerifyEmailPage,
+    account::AccountPage, account_security::AccountSecurityPage, check_email::CheckEmailPage,
+    forgot_password::ForgotPasswordPage, home::HomePage, login::LoginPage, not_found::NotFoundPage,
+    register::RegisterPage, reset_password::ResetPasswordPage, verify_email::VerifyEmailPage,
 };
 
 /// Renders the HTML document around the app, on the server only.
@@ -95,6 +96,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/verify-email") view=VerifyEmailPage ssr=SsrMode::Async/>
                     <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
                     <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async/>
+                    <Route path=path!("/account/security") view=AccountSecurityPage ssr=SsrMode::Async/>
+                    <Route path=path!("/forgot-password") view=ForgotPasswordPage ssr=SsrMode::Async/>
+                    <Route path=path!("/reset-password") view=ResetPasswordPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

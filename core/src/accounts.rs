@@ -36,6 +36,12 @@ pub enum AccountError {
     TokenUsed,
     #[error("the verification link is invalid")]
     TokenInvalid,
+    #[error("the password reset link has expired")]
+    ResetLinkExpired,
+    #[error("the password reset link has already been used")]
+    ResetLinkUsed,
+    #[error("the password reset link is invalid")]
+    ResetLinkInvalid,
     #[error("account not found")]
     NotFound,
     #[error(transparent)]
@@ -46,6 +52,11 @@ pub enum AccountError {
     Password(#[from] PasswordError),
 }
 
+mod passwords;
+
+/// Message for a password found in the blocklist.
+const COMMON_PASSWORD: &str = "This password is one of the most common ones and easy to guess. Choose another.";
+
 /// Checks every registration field at once, the blocklist included, so
 /// that the form shows every problem in one round trip.
 fn check_registration(
@@ -54,17 +65,16 @@ fn check_registration(
     password: &str,
     rules: PasswordRules,
 ) -> Result<validate::ValidRegistration, AccountError> {
-    const COMMON: &str = "This password is one of the most common ones and easy to guess. Choose another.";
     match validate::validate_registration(email, display_name, password, rules) {
         Ok(valid) if !is_common_password(password) => Ok(valid),
         Ok(_) => {
             let mut errors = FieldErrors::new();
-            errors.insert(field::PASSWORD, COMMON);
+            errors.insert(field::PASSWORD, COMMON_PASSWORD);
             Err(AccountError::Invalid(errors))
         }
         Err(mut errors) => {
             if errors.get(field::PASSWORD).is_none() && is_common_password(password) {
-                errors.insert(field::PASSWORD, COMMON);
+                errors.insert(field::PASSWORD, COMMON_PASSWORD);
             }
             Err(AccountError::Invalid(errors))
         }
@@ -91,6 +101,7 @@ pub struct AccountSettings {
     /// Origin of the site, for links in mail.
     pub public_url: Url,
     pub verification_ttl: Duration,
+    pub password_reset_ttl: Duration,
     pub password_rules: PasswordRules,
 }
 

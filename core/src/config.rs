@@ -64,6 +64,7 @@ pub struct Config {
     /// A session ends this long after login, however active it is.
     pub session_max_lifetime: Duration,
     pub verification_token_ttl: Duration,
+    pub password_reset_token_ttl: Duration,
     pub access_token_ttl: Duration,
     /// A token family unused for this long ends.
     pub refresh_token_idle_timeout: Duration,
@@ -171,6 +172,7 @@ impl Config {
             session_idle_timeout: parse_duration(&get, "SESSION_IDLE_TIMEOUT", "1h")?,
             session_max_lifetime: parse_duration(&get, "SESSION_MAX_LIFETIME", "7d")?,
             verification_token_ttl: parse_duration(&get, "VERIFICATION_TOKEN_TTL", "24h")?,
+            password_reset_token_ttl: parse_duration(&get, "PASSWORD_RESET_TOKEN_TTL", "1h")?,
             access_token_ttl: parse_duration(&get, "ACCESS_TOKEN_TTL", "15m")?,
             refresh_token_idle_timeout: parse_duration(&get, "REFRESH_TOKEN_IDLE_TIMEOUT", "14d")?,
             refresh_token_max_lifetime: parse_duration(&get, "REFRESH_TOKEN_MAX_LIFETIME", "30d")?,
@@ -274,6 +276,8 @@ fn parse_limits(get: &impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigE
         verification_mail_per_ip: rate("VERIFICATION_MAIL_RATE_PER_IP", defaults.verification_mail_per_ip)?,
         verification_mail_per_email: rate("VERIFICATION_MAIL_RATE_PER_EMAIL", defaults.verification_mail_per_email)?,
         refresh_per_ip: rate("REFRESH_RATE_PER_IP", defaults.refresh_per_ip)?,
+        password_reset_per_ip: rate("PASSWORD_RESET_RATE_PER_IP", defaults.password_reset_per_ip)?,
+        password_reset_per_email: rate("PASSWORD_RESET_RATE_PER_EMAIL", defaults.password_reset_per_email)?,
     })
 }
 

@@ -56,6 +56,83 @@ pub fn already_registered(to: &str, login_link: &str) -> Mail {
     }
 }
 
+/// Mail with the link that sets a new password. Sent only to addresses
+/// that have an account; the page that requests it answers alike either way.
+pub fn password_reset(to: &str, display_name: &str, link: &str, valid_minutes: u64) -> Mail {
+    let text = format!(
+        "Hello {display_name},\n\n\
+         To choose a new password for your account, open the link below:\n\n\
+         {link}\n\n\
+         The link works once and expires in {valid_minutes} minutes. Setting a new \
+         password signs you out everywhere. If you did not ask for this, ignore this \
+         message: your password stays as it is.\n"
+    );
+    let html = format!(
+        "<p>Hello {name},</p>\
+         <p>To choose a new password for your account, open this link:</p>\
+         <p><a href=\"{href}\">Choose a new password</a></p>\
+         <p>Or paste this link into your browser: {href}</p>\
+         <p>The link works once and expires in {valid_minutes} minutes. Setting a new \
+         password signs you out everywhere. If you did not ask for this, ignore this \
+         message: your password stays as it is.</p>",
+        name = escape_html(display_name),
+        href = escape_html(link),
+    );
+    Mail {
+        to: to.to_owned(),
+        subject: "Reset your password".to_owned(),
+        text,
+        html,
+    }
+}
+
+/// How a password came to be replaced, for the notice that follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordReplaced {
+    /// Through a mailed reset link: every login ended.
+    Reset,
+    /// With the current password: every other login ended.
+    Changed,
+}
+
+/// Notice to the owner that their password was replaced, with what to do
+/// if it was not them.
+pub fn password_replaced(
+    to: &str,
+    display_name: &str,
+    how: PasswordReplaced,
+    when: &str,
+    ip: &str,
+    forgot_link: &str,
+) -> Mail {
+    let what = match how {
+        PasswordReplaced::Reset => "was reset with a link sent to this address. Every device was signed out.",
+        PasswordReplaced::Changed => "was changed. Every other device was signed out.",
+    };
+    let text = format!(
+        "Hello {display_name},\n\n\
+         The password of your account {what}\n\n\
+         Time: {when}\nAddress: {ip}\n\n\
+         If this was not you, choose a new password at once: {forgot_link}\n"
+    );
+    let html = format!(
+        "<p>Hello {name},</p>\
+         <p>The password of your account {what}</p>\
+         <p>Time: {when}<br>Address: {ip}</p>\
+         <p>If this was not you, <a href=\"{href}\">choose a new password</a> at once.</p>",
+        name = escape_html(display_name),
+        when = escape_html(when),
+        ip = escape_html(ip),
+        href = escape_html(forgot_link),
+    );
+    Mail {
+        to: to.to_owned(),
+        subject: "Your password was changed".to_owned(),
+        text,
+        html,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

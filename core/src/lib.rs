@@ -36,4 +36,6 @@ pub mod store;
 #[cfg(feature = "server")]
 pub mod throttle;
 #[cfg(feature = "server")]
+pub mod timestamps;
+#[cfg(feature = "server")]
 pub mod token;

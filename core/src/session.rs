@@ -87,6 +87,12 @@ pub async fn renew_on_privilege_change(session: &Session, roles: &[Role]) -> Res
     Ok(seen.is_some())
 }
 
+/// Issues a new session id after the password changed, so that an id that
+/// leaked earlier stops working although this login continues.
+pub async fn renew_after_password_change(session: &Session) -> Result<(), SessionError> {
+    session.cycle_id().await
+}
+
 /// Deletes the session from the store and clears its cookie; replaying the
 /// old cookie afterwards finds nothing.
 pub async fn log_out(session: &Session) -> Result<(), SessionError> {

@@ -95,6 +95,8 @@ pub struct Limits {
     pub verification_mail_per_ip: Rate,
     pub verification_mail_per_email: Rate,
     pub refresh_per_ip: Rate,
+    pub password_reset_per_ip: Rate,
+    pub password_reset_per_email: Rate,
 }
 
 impl Default for Limits {
@@ -125,6 +127,14 @@ impl Default for Limits {
             refresh_per_ip: Rate {
                 count: 120,
                 period: Duration::from_secs(60),
+            },
+            password_reset_per_ip: Rate {
+                count: 10,
+                period: Duration::from_secs(3600),
+            },
+            password_reset_per_email: Rate {
+                count: 3,
+                period: Duration::from_secs(3600),
             },
         }
     }
@@ -265,6 +275,7 @@ pub enum Action {
     Register,
     VerificationMail,
     Refresh,
+    PasswordResetMail,
 }
 
 impl Action {
@@ -274,6 +285,7 @@ impl Action {
             Self::Register => "register",
             Self::VerificationMail => "verification-mail",
             Self::Refresh => "refresh",
+            Self::PasswordResetMail => "password-reset-mail",
         }
     }
 }
@@ -309,6 +321,7 @@ impl Throttle {
             Action::Register => self.limits.register_per_ip,
             Action::VerificationMail => self.limits.verification_mail_per_ip,
             Action::Refresh => self.limits.refresh_per_ip,
+            Action::PasswordResetMail => self.limits.password_reset_per_ip,
         };
         let key = format!("{}:ip:{}", action.as_str(), address_key(ip));
         self.take(&key, rate).await
@@ -319,6 +332,13 @@ impl Throttle {
     pub async fn check_verification_mail(&self, email: &str) -> Result<(), TooManyAttempts> {
         let key = format!("verification-mail:email:{}", private_key(email));
         self.take(&key, self.limits.verification_mail_per_email).await
+    }
+
+    /// Spends one password reset mail of the address's budget, which
+    /// unknown addresses have too.
+    pub async fn check_password_reset_mail(&self, email: &str) -> Result<(), TooManyAttempts> {
+        let key = format!("password-reset-mail:email:{}", private_key(email));
+        self.take(&key, self.limits.password_reset_per_email).await
     }
 
     /// Fails while the account must wait after failed logins. Unknown

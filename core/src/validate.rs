@@ -23,6 +23,8 @@ pub mod field {
     pub const EMAIL: &str = "email";
     pub const DISPLAY_NAME: &str = "display_name";
     pub const PASSWORD: &str = "password";
+    pub const CURRENT_PASSWORD: &str = "current_password";
+    pub const NEW_PASSWORD: &str = "new_password";
 }
 
 /// Validation messages keyed by form field name.

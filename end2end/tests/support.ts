@@ -38,28 +38,31 @@ async function readMaildir(): Promise<Received[]> {
   return messages;
 }
 
-/** Waits for the SMTP server to receive the verification mail for `email`
- * and returns the link in it. */
-export async function verificationLink(email: string): Promise<string> {
+/** Waits for the SMTP server to receive a mail with `subject` for `email`
+ * and returns the first link to `page` (such as `verify-email`) in it. */
+export async function mailedLink(email: string, subject: string, page: string): Promise<string> {
+  const pattern = new RegExp(`https?://\\S+/${page}\\?token=[\\w-]+`);
   let link = "";
   await expect
     .poll(
       async () => {
-        const mail = (await readMaildir()).find(
-          (message) => message.to === email && message.subject === "Verify your email address",
-        );
-        link = mail?.text.match(/https?:\/\/\S+verify-email\?token=[\w-]+/)?.[0] ?? "";
+        const mail = (await readMaildir()).find((message) => message.to === email && message.subject === subject);
+        link = mail?.text.match(pattern)?.[0] ?? "";
         return link;
       },
-      { message: `verification mail to ${email}`, timeout: 15_000 },
+      { message: `${subject} mail to ${email}`, timeout: 15_000 },
     )
     .not.toBe("");
   return link;
 }
 
-/** Creates a verified account through the API and logs it in through the
- * login page. */
-export async function verifiedLogin(page: Page, email: string): Promise<void> {
+/** Waits for the verification mail for `email` and returns its link. */
+export async function verificationLink(email: string): Promise<string> {
+  return mailedLink(email, "Verify your email address", "verify-email");
+}
+
+/** Creates a verified account through the API, without logging in. */
+export async function verifiedAccount(page: Page, email: string): Promise<void> {
   const registered = await page.request.post("/api/auth/register", {
     data: { email, password: PASSWORD, name: "Ann Lee" },
   });
@@ -67,11 +70,21 @@ export async function verifiedLogin(page: Page, email: string): Promise<void> {
   const token = new URL(await verificationLink(email)).searchParams.get("token");
   const verified = await page.request.post("/api/auth/verify-email", { data: { token } });
   expect(verified.status()).toBe(200);
+}
 
+/** Logs in through the login page and waits for the account page. */
+export async function logIn(page: Page, email: string, password: string = PASSWORD): Promise<void> {
   await page.goto("/login");
   await waitForHydration(page);
   await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Log in" }).click();
   await expect(page).toHaveURL(/\/account/);
+}
+
+/** Creates a verified account through the API and logs it in through the
+ * login page. */
+export async function verifiedLogin(page: Page, email: string): Promise<void> {
+  await verifiedAccount(page, email);
+  await logIn(page, email);
 }

@@ -44,6 +44,11 @@ async fn delete_expired(accounts: &Accounts, keys: &KeyRing) {
         Ok(count) => tracing::debug!(count, "expired verification tokens deleted"),
         Err(error) => tracing::warn!(%error, "deleting expired verification tokens failed"),
     }
+    match accounts.store().delete_expired_password_reset_tokens(now).await {
+        Ok(0) => {}
+        Ok(count) => tracing::debug!(count, "expired password reset tokens deleted"),
+        Err(error) => tracing::warn!(%error, "deleting expired password reset tokens failed"),
+    }
     // A retired key verifies tokens for one access-token lifetime; a day
     // later nothing it signed can be valid.
     let cutoff = now - keys.ttl() - Duration::from_secs(86_400);

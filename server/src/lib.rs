@@ -87,6 +87,7 @@ pub async fn build_state(config: &Config) -> Result<Services, StartupError> {
         AccountSettings {
             public_url: config.public_url.clone(),
             verification_ttl: config.verification_token_ttl,
+            password_reset_ttl: config.password_reset_token_ttl,
             password_rules: config.password_rules,
         },
     );

@@ -115,7 +115,10 @@ async fn registration_succeeds_when_smtp_is_down() {
     // new addresses respond alike; the failed delivery must not undo it.
     let started = Instant::now();
     while server.count("SELECT COUNT(*) FROM email_verification_tokens").await == 0 {
-        assert!(started.elapsed() < Duration::from_secs(15), "no verification token stored");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no verification token stored"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(server.count("SELECT COUNT(*) FROM email_verification_tokens").await, 1);

@@ -81,6 +81,10 @@ fn AccountDetails(
                 <button type="submit" disabled=move || update.pending().get()>"Save"</button>
             </ActionForm>
         </section>
+        <section class="card">
+            <h2>"Password"</h2>
+            <p><a href="/account/security">"Change your password"</a></p>
+        </section>
         <RecentActivity/>
         <section class="card">
             <ActionForm action=log_out>

@@ -35,6 +35,9 @@ pub fn LoginPage() -> impl IntoView {
             <Show when=flag("verified")>
                 <Notice kind="success">"Your email address is verified. You can log in now."</Notice>
             </Show>
+            <Show when=flag("reset")>
+                <Notice kind="success">"Your password is set. Log in with the new one."</Notice>
+            </Show>
             <Show when=flag("resent")>
                 <Notice kind="success">
                     "If that address belongs to an account that still needs verifying, a new link is on its way."
@@ -68,6 +71,7 @@ pub fn LoginPage() -> impl IntoView {
                 <input type="hidden" name="next" value=next/>
                 <button type="submit" disabled=move || log_in.pending().get()>"Log in"</button>
             </ActionForm>
+            <p class="aside"><a href="/forgot-password">"Forgot your password?"</a></p>
             <p class="aside">"New here? " <a href="/register">"Create an account"</a></p>
         </section>
     }

@@ -1,7 +1,10 @@
 pub mod account;
+pub mod account_security;
 pub mod check_email;
+pub mod forgot_password;
 pub mod home;
 pub mod login;
 pub mod not_found;
 pub mod register;
+pub mod reset_password;
 pub mod verify_email;

@@ -12,6 +12,13 @@ pub mod event {
     pub const REFRESH_TOKEN_REUSED: &str = "refresh_token_reused";
     pub const EMAIL_VERIFIED: &str = "email_verified";
     pub const ROLES_CHANGED: &str = "roles_changed";
+    pub const PASSWORD_RESET_REQUESTED: &str = "password_reset_requested";
+    /// A reset link set a new password and ended every login.
+    pub const PASSWORD_RESET: &str = "password_reset";
+    /// The user changed the password with the current one.
+    pub const PASSWORD_CHANGED: &str = "password_changed";
+    /// A password change was refused because the current password was wrong.
+    pub const PASSWORD_CHANGE_FAILED: &str = "password_change_failed";
 }
 
 /// A stored security event, as the account page lists it.

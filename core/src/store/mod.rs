@@ -6,6 +6,7 @@ mod api_sessions;
 mod audit;
 mod contacts;
 mod keys;
+mod password_resets;
 mod roles;
 mod sessions;
 mod users;
@@ -27,7 +28,10 @@ pub use api_sessions::{family_key, FamilyLifetimes, NewApiSession, Rotation};
 pub use audit::{event, AuditEvent, EventContext};
 pub use contacts::Contact;
 pub use keys::SigningKeyRow;
-pub use sessions::{SessionRow, SessionStore, SESSION_KEY_IP, SESSION_KEY_USER_AGENT, SESSION_KEY_USER_ID};
+pub use password_resets::ResetTokenState;
+pub use sessions::{
+    browser_session_key, SessionRow, SessionStore, SESSION_KEY_IP, SESSION_KEY_USER_AGENT, SESSION_KEY_USER_ID,
+};
 pub use users::{NewUser, StoredCredentials, User, UserId};
 pub use verification::TokenState;
 
@@ -128,6 +132,53 @@ impl Store {
     /// Forgets cached reads of the user, after a change to their row or roles.
     fn forget_user(&self, user_id: &UserId) {
         self.cache.profiles.forget(user_id);
+    }
+}
+
+/// Tables of single-use tokens that are mailed as links.
+#[derive(Debug, Clone, Copy)]
+enum LinkTokens {
+    Verification,
+    PasswordReset,
+}
+
+impl LinkTokens {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Verification => "email_verification_tokens",
+            Self::PasswordReset => "password_reset_tokens",
+        }
+    }
+}
+
+impl Store {
+    /// Stores a new link token for `user_id` in `tokens`, and deletes the
+    /// user's unused earlier ones there, so that only the newest link works.
+    async fn replace_link_token(
+        &self,
+        tokens: LinkTokens,
+        user_id: &UserId,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let table = tokens.table();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&format!("DELETE FROM {table} WHERE user_id = ? AND used_at IS NULL"))
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!(
+            "INSERT INTO {table} (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)"
+        ))
+        .bind(hash.as_bytes())
+        .bind(user_id.as_str())
+        .bind(unix_seconds(now))
+        .bind(unix_seconds(expires_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
 

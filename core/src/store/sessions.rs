@@ -96,6 +96,12 @@ fn id_hash(id: &Id) -> TokenHash {
     TokenHash::of(&id.to_string())
 }
 
+/// Returns the key under which a browser session's row is stored, the
+/// counterpart of [`family_key`](super::family_key) for API logins.
+pub fn browser_session_key(id: &Id) -> TokenHash {
+    id_hash(id)
+}
+
 fn backend(error: sqlx::Error) -> session_store::Error {
     session_store::Error::Backend(error.to_string())
 }

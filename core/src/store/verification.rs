@@ -1,6 +1,6 @@
 use time::OffsetDateTime;
 
-use super::{unix_seconds, Store, StoreError, User, UserId};
+use super::{unix_seconds, LinkTokens, Store, StoreError, User, UserId};
 use crate::token::TokenHash;
 
 /// State of a presented verification token.
@@ -25,23 +25,8 @@ impl Store {
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM email_verification_tokens WHERE user_id = ? AND used_at IS NULL")
-            .bind(user_id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO email_verification_tokens (token_hash, user_id, created_at, expires_at)
-             VALUES (?, ?, ?, ?)",
-        )
-        .bind(hash.as_bytes())
-        .bind(user_id.as_str())
-        .bind(unix_seconds(now))
-        .bind(unix_seconds(expires_at))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.replace_link_token(LinkTokens::Verification, user_id, hash, now, expires_at)
+            .await
     }
 
     /// Spends a verification token and marks its account verified, in one

@@ -30,10 +30,10 @@ const REFRESH_COOKIE_PATH: &str = "/api/auth";
 
 /// Maximum password length at login, in characters: longer than any
 /// password registration allows, so no real password is cut off.
-const LOGIN_PASSWORD_MAX_CHARS: usize = 4 * PASSWORD_MAX_CHARS;
+pub(super) const LOGIN_PASSWORD_MAX_CHARS: usize = 4 * PASSWORD_MAX_CHARS;
 
 /// Maximum token length accepted; real tokens have 43 characters.
-const TOKEN_MAX_CHARS: usize = 512;
+pub(super) const TOKEN_MAX_CHARS: usize = 512;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
@@ -333,7 +333,7 @@ fn token_response(state: &ApiState, pair: latchkey_core::api_auth::TokenPair, as
     response
 }
 
-fn check_length(field: &str, value: &str, max_chars: usize) -> ApiResult<()> {
+pub(super) fn check_length(field: &str, value: &str, max_chars: usize) -> ApiResult<()> {
     if value.chars().count() > max_chars {
         let mut fields = std::collections::BTreeMap::new();
         fields.insert(field.to_owned(), format!("At most {max_chars} characters."));

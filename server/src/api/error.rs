@@ -42,6 +42,8 @@ pub enum ApiError {
     InvalidScope(String),
     InvalidVerificationToken,
     ExpiredVerificationToken,
+    InvalidResetToken,
+    ExpiredResetToken,
     InvalidGrant,
     InvalidCredentials,
     EmailNotVerified,
@@ -99,6 +101,16 @@ impl ApiError {
                 StatusCode::BAD_REQUEST,
                 "expired_token",
                 "The verification token has expired.".to_owned(),
+            ),
+            Self::InvalidResetToken => (
+                StatusCode::BAD_REQUEST,
+                "invalid_token",
+                "The password reset token is invalid, already used or replaced by a newer one.".to_owned(),
+            ),
+            Self::ExpiredResetToken => (
+                StatusCode::BAD_REQUEST,
+                "expired_token",
+                "The password reset token has expired. Request a new one.".to_owned(),
             ),
             Self::InvalidGrant => (
                 StatusCode::BAD_REQUEST,
@@ -214,6 +226,8 @@ impl From<AccountError> for ApiError {
             AccountError::EmailNotVerified => Self::EmailNotVerified,
             AccountError::TokenExpired => Self::ExpiredVerificationToken,
             AccountError::TokenUsed | AccountError::TokenInvalid => Self::InvalidVerificationToken,
+            AccountError::ResetLinkExpired => Self::ExpiredResetToken,
+            AccountError::ResetLinkUsed | AccountError::ResetLinkInvalid => Self::InvalidResetToken,
             AccountError::NotFound => Self::InvalidToken,
             AccountError::TooManyAttempts(limit) => limit.into(),
             AccountError::Store(_) | AccountError::Password(_) => {

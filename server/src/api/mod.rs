@@ -6,6 +6,7 @@ mod auth;
 mod contacts;
 pub mod error;
 mod extract;
+mod password;
 
 use std::time::Duration;
 
@@ -42,6 +43,7 @@ pub struct ApiState {
     info(title = "Latchkey API", description = "Authentication for client applications: access tokens, rotating refresh tokens, scopes and roles."),
     paths(
         auth::register, auth::verify_email, auth::login, auth::refresh, auth::logout, auth::me,
+        password::forgot, password::reset, password::change,
         contacts::list, contacts::create, admin::set_roles,
     ),
     modifiers(&BearerScheme),
@@ -157,6 +159,9 @@ pub fn router(state: ApiState, allowed_origins: &[String]) -> Router {
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/me", get(auth::me))
+        .route("/auth/password/forgot", post(password::forgot))
+        .route("/auth/password/reset", post(password::reset))
+        .route("/auth/password/change", post(password::change))
         .route("/contacts", get(contacts::list).post(contacts::create))
         .route("/admin/users/{id}/roles", put(admin::set_roles))
         .route("/openapi.json", get(openapi_json))

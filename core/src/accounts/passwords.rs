@@ -1,0 +1,221 @@
+//! Replacing a password: a reset through a mailed link for users who forgot
+//! it, and a change with the current password for users who are logged in.
+//!
+//! A reset ends every login of the account, since anyone who knew the old
+//! password may hold one of them. A change ends every login but the one
+//! that made it.
+
+use time::OffsetDateTime;
+
+use super::{AccountError, Accounts, Channel, COMMON_PASSWORD};
+use crate::{
+    blocklist::is_common_password,
+    emails::{self, PasswordReplaced},
+    password::Verification,
+    password_rules::{check_new_password, normalize_password, PasswordContext},
+    session::ClientInfo,
+    store::{event, ResetTokenState, User, UserId},
+    throttle::Action,
+    timestamps::minute_utc,
+    token::{SecretToken, TokenHash},
+    validate::{self, field, FieldErrors},
+};
+
+fn invalid(field_name: &str, message: impl Into<String>) -> AccountError {
+    let mut errors = FieldErrors::new();
+    errors.insert(field_name, message);
+    AccountError::Invalid(errors)
+}
+
+impl Accounts {
+    /// Checks a new password for `user` against the password rules and the
+    /// blocklist. `field_name` is the form field that gets the message.
+    fn check_password_for(&self, user: &User, password: &str, field_name: &str) -> Result<(), AccountError> {
+        let context = PasswordContext {
+            email: &user.email,
+            display_name: &user.display_name,
+        };
+        check_new_password(password, self.settings.password_rules, context)
+            .map_err(|message| invalid(field_name, message))?;
+        if is_common_password(password) {
+            return Err(invalid(field_name, COMMON_PASSWORD));
+        }
+        Ok(())
+    }
+
+    /// Mails a password reset link if `email` has an account, and responds
+    /// alike when it has none, so that the request reveals nothing.
+    ///
+    /// The lookup, the token and the mail happen after the response, in a
+    /// task of their own, so that the response time reveals nothing either.
+    pub async fn request_password_reset(&self, email: &str, client: &ClientInfo) -> Result<(), AccountError> {
+        let email = validate::normalize_email(email).map_err(|message| invalid(field::EMAIL, message))?;
+        self.throttle
+            .check_ip(Action::PasswordResetMail, client.ip.as_deref())
+            .await?;
+        self.throttle.check_password_reset_mail(&email).await?;
+
+        let accounts = self.clone();
+        let client = client.clone();
+        tokio::spawn(async move {
+            if let Err(error) = accounts.send_password_reset(&email, &client).await {
+                tracing::error!(%error, "password reset link not sent");
+            }
+        });
+        Ok(())
+    }
+
+    async fn send_password_reset(&self, email: &str, client: &ClientInfo) -> Result<(), AccountError> {
+        let Some(credentials) = self.store.find_credentials_by_email(email).await? else {
+            tracing::info!("password reset requested for an address without an account");
+            return Ok(());
+        };
+        let user = credentials.user;
+        let now = OffsetDateTime::now_utc();
+        let token = SecretToken::generate();
+        self.store
+            .replace_password_reset_token(&user.id, &token.hash(), now, now + self.settings.password_reset_ttl)
+            .await?;
+        self.record(Some(&user.id), event::PASSWORD_RESET_REQUESTED, client, "")
+            .await?;
+
+        let link = self.link("reset-password", &[("token", token.expose())]);
+        let minutes = self.settings.password_reset_ttl.as_secs().div_ceil(60);
+        let mail = emails::password_reset(&user.email, &user.display_name, link.as_str(), minutes);
+        self.deliver(mail, &user.id).await;
+        tracing::info!(user.id = %user.id, "password reset link sent");
+        Ok(())
+    }
+
+    /// Returns the account a reset token may set a password for, without
+    /// spending it, so that the reset page can report a dead link before
+    /// the user types a new password.
+    pub async fn check_password_reset_token(&self, token: &str) -> Result<User, AccountError> {
+        let state = self
+            .store
+            .password_reset_token_state(&TokenHash::of(token), OffsetDateTime::now_utc())
+            .await?;
+        let user_id = match state {
+            ResetTokenState::Usable(user_id) => user_id,
+            ResetTokenState::Expired => return Err(AccountError::ResetLinkExpired),
+            ResetTokenState::AlreadyUsed => return Err(AccountError::ResetLinkUsed),
+            ResetTokenState::Unknown => return Err(AccountError::ResetLinkInvalid),
+        };
+        self.store
+            .find_user(&user_id)
+            .await?
+            .ok_or(AccountError::ResetLinkInvalid)
+    }
+
+    /// Spends a reset token and sets `new_password`, under the same rules
+    /// as registration. Every login of the account ends, its other reset
+    /// links stop working, its failed-login wait is cleared, and its owner
+    /// gets a notice by mail.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        new_password: &str,
+        client: &ClientInfo,
+    ) -> Result<User, AccountError> {
+        let user = self.check_password_reset_token(token).await?;
+        self.check_password_for(&user, new_password, field::PASSWORD)?;
+        let password_hash = self.hasher.hash(&normalize_password(new_password)).await?;
+
+        let now = OffsetDateTime::now_utc();
+        let hash = TokenHash::of(token);
+        if !self
+            .store
+            .complete_password_reset(&hash, &user.id, &password_hash, now)
+            .await?
+        {
+            // Spent or expired while the new password was being hashed.
+            return Err(match self.store.password_reset_token_state(&hash, now).await? {
+                ResetTokenState::Expired => AccountError::ResetLinkExpired,
+                _ => AccountError::ResetLinkUsed,
+            });
+        }
+
+        self.throttle.login_succeeded(&user.email).await;
+        self.record(Some(&user.id), event::PASSWORD_RESET, client, "").await?;
+        tracing::info!(user.id = %user.id, "password reset; every login ended");
+        self.notify_password_replaced(&user, PasswordReplaced::Reset, client, now);
+        Ok(user)
+    }
+
+    /// Replaces the password of a logged-in user who proves they know the
+    /// current one, and ends every other login. `keep` is the session key
+    /// of the login making the change (see `store::browser_session_key` and
+    /// `store::family_key`), which stays.
+    ///
+    /// A wrong current password counts towards the same waits as a failed
+    /// login, so a stolen session cannot be used to guess it quickly.
+    pub async fn change_password(
+        &self,
+        user_id: &UserId,
+        current_password: &str,
+        new_password: &str,
+        keep: Option<&TokenHash>,
+        client: &ClientInfo,
+        channel: Channel,
+    ) -> Result<(), AccountError> {
+        let user = self.store.find_user(user_id).await?.ok_or(AccountError::NotFound)?;
+        self.throttle.check_login_wait(&user.email).await?;
+        let credentials = self
+            .store
+            .find_credentials_by_email(&user.email)
+            .await?
+            .ok_or(AccountError::NotFound)?;
+
+        let stored_hash = credentials.password_hash.as_str();
+        if self.verify_password(current_password, Some(stored_hash)).await? == Verification::Mismatch {
+            self.throttle.login_failed(&user.email).await;
+            self.record(Some(user_id), event::PASSWORD_CHANGE_FAILED, client, channel.as_str())
+                .await?;
+            return Err(invalid(field::CURRENT_PASSWORD, "The current password is wrong."));
+        }
+        self.throttle.login_succeeded(&user.email).await;
+
+        self.check_password_for(&user, new_password, field::NEW_PASSWORD)?;
+        if normalize_password(new_password) == normalize_password(current_password) {
+            return Err(invalid(
+                field::NEW_PASSWORD,
+                "The new password is the same as the current one.",
+            ));
+        }
+        let password_hash = self.hasher.hash(&normalize_password(new_password)).await?;
+
+        let now = OffsetDateTime::now_utc();
+        if !self
+            .store
+            .change_password_hash(user_id, stored_hash, &password_hash, keep, now)
+            .await?
+        {
+            return Err(invalid(
+                field::CURRENT_PASSWORD,
+                "The password was changed elsewhere meanwhile. Log in again with the new one.",
+            ));
+        }
+        self.record(Some(user_id), event::PASSWORD_CHANGED, client, channel.as_str())
+            .await?;
+        tracing::info!(user.id = %user_id, channel = channel.as_str(), "password changed; other logins ended");
+        self.notify_password_replaced(&user, PasswordReplaced::Changed, client, now);
+        Ok(())
+    }
+
+    /// Mails the owner that their password was replaced, after the response.
+    fn notify_password_replaced(&self, user: &User, how: PasswordReplaced, client: &ClientInfo, at: OffsetDateTime) {
+        let forgot_link = self.link("forgot-password", &[]);
+        let ip = client.ip.as_deref().unwrap_or("unknown");
+        let mail = emails::password_replaced(
+            &user.email,
+            &user.display_name,
+            how,
+            &minute_utc(at),
+            ip,
+            forgot_link.as_str(),
+        );
+        let accounts = self.clone();
+        let user_id = user.id.clone();
+        tokio::spawn(async move { accounts.deliver(mail, &user_id).await });
+    }
+}
