@@ -32,6 +32,19 @@ pub struct ActivityView {
     pub user_agent: String,
 }
 
+/// One login of the user on the sessions page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionView {
+    pub id: String,
+    /// "This site" or "API".
+    pub kind: String,
+    pub device: String,
+    pub ip: String,
+    pub signed_in: String,
+    pub last_active: String,
+    pub current: bool,
+}
+
 /// Returns the password rules this server enforces, for the registration
 /// page's hint, checks and strength meter.
 #[server(prefix = "/fn", endpoint = "password_rules")]
@@ -306,8 +319,8 @@ pub async fn change_password(current_password: String, new_password: String) -> 
 async fn change_password_inner(current_password: String, new_password: String) -> Result<(), AppError> {
     let state = ssr::state()?;
     let user_id = ssr::logged_in_user_id().await?.ok_or(AppError::NotLoggedIn)?;
+    let keep = ssr::current_session_key().await?;
     let session = ssr::session().await?;
-    let keep = session.id().map(|id| latchkey_core::store::browser_session_key(&id));
     state
         .accounts
         .change_password(
@@ -326,6 +339,73 @@ async fn change_password_inner(current_password: String, new_password: String) -
     Ok(())
 }
 
+/// Lists the logged-in user's logins, the current one marked.
+#[server(prefix = "/fn", endpoint = "list_sessions")]
+pub async fn list_sessions() -> Result<Vec<SessionView>, AppError> {
+    ssr::with_status(list_sessions_inner().await)
+}
+
+#[cfg(feature = "ssr")]
+async fn list_sessions_inner() -> Result<Vec<SessionView>, AppError> {
+    let state = ssr::state()?;
+    let user_id = ssr::logged_in_user_id().await?.ok_or(AppError::NotLoggedIn)?;
+    let current = ssr::current_session_key().await?;
+    let logins = state.accounts.logins(&user_id, current.as_ref()).await?;
+    Ok(logins.into_iter().map(ssr::session_view).collect())
+}
+
+/// Ends one of the user's logins. Ending the current one logs out.
+#[server(prefix = "/fn", endpoint = "revoke_session")]
+pub async fn revoke_session(id: String) -> Result<(), AppError> {
+    ssr::with_status(revoke_session_inner(id).await)
+}
+
+#[cfg(feature = "ssr")]
+async fn revoke_session_inner(id: String) -> Result<(), AppError> {
+    let state = ssr::state()?;
+    let user_id = ssr::logged_in_user_id().await?.ok_or(AppError::NotLoggedIn)?;
+    let current = ssr::current_session_key().await?;
+    match state
+        .accounts
+        .revoke_login(&user_id, &id, &ssr::client_info(), Channel::Browser)
+        .await
+    {
+        // Already ended elsewhere: the list is simply out of date.
+        Ok(()) | Err(latchkey_core::accounts::AccountError::NotFound) => {}
+        Err(error) => return Err(error.into()),
+    }
+    let ended_current = current.is_some_and(|key| latchkey_core::accounts::login_id(&key) == id);
+    if ended_current {
+        let session = ssr::session().await?;
+        latchkey_core::session::log_out(&session)
+            .await
+            .map_err(ssr::session_failed)?;
+        leptos_axum::redirect("/login");
+    } else {
+        leptos_axum::redirect("/account/sessions?revoked=1");
+    }
+    Ok(())
+}
+
+/// Ends every login of the user but this one.
+#[server(prefix = "/fn", endpoint = "revoke_other_sessions")]
+pub async fn revoke_other_sessions() -> Result<u64, AppError> {
+    ssr::with_status(revoke_other_sessions_inner().await)
+}
+
+#[cfg(feature = "ssr")]
+async fn revoke_other_sessions_inner() -> Result<u64, AppError> {
+    let state = ssr::state()?;
+    let user_id = ssr::logged_in_user_id().await?.ok_or(AppError::NotLoggedIn)?;
+    let current = ssr::current_session_key().await?;
+    let ended = state
+        .accounts
+        .revoke_other_logins(&user_id, current.as_ref(), &ssr::client_info(), Channel::Browser)
+        .await?;
+    leptos_axum::redirect("/account/sessions?revoked=1");
+    Ok(ended)
+}
+
 #[cfg(feature = "ssr")]
 use latchkey_core::{accounts::Channel, store::event};
 
@@ -340,7 +420,7 @@ mod ssr {
 
     use latchkey_core::store::{event, AuditEvent};
 
-    use super::{AccountView, ActivityView};
+    use super::{AccountView, ActivityView, SessionView};
     use crate::{error::AppError, state::AppState};
 
     /// Gives an error its HTTP status for the hydrated app's fetch calls.
@@ -400,6 +480,28 @@ mod ssr {
             tracing::error!(%error, "session layer missing");
             AppError::Internal
         })
+    }
+
+    /// Returns the store key of this request's browser session, if any.
+    pub async fn current_session_key() -> Result<Option<latchkey_core::token::TokenHash>, AppError> {
+        let session = session().await?;
+        Ok(session.id().map(|id| latchkey_core::store::browser_session_key(&id)))
+    }
+
+    pub fn session_view(login: latchkey_core::accounts::Login) -> SessionView {
+        use latchkey_core::{accounts::LoginKind, timestamps::minute_utc};
+        SessionView {
+            id: login.id,
+            kind: match login.kind {
+                LoginKind::Browser => "This site".to_owned(),
+                LoginKind::Api => "API".to_owned(),
+            },
+            device: login.device,
+            ip: login.ip.unwrap_or_default(),
+            signed_in: minute_utc(login.signed_in_at),
+            last_active: minute_utc(login.last_active_at),
+            current: login.current,
+        }
     }
 
     pub fn session_failed(error: SessionError) -> AppError {
@@ -464,6 +566,8 @@ mod ssr {
             event::PASSWORD_RESET => "Password reset with a mailed link; every device signed out".to_owned(),
             event::PASSWORD_CHANGED => format!("Password changed{via}; other devices signed out"),
             event::PASSWORD_CHANGE_FAILED => format!("Password change refused: wrong current password{via}"),
+            event::LOGIN_REVOKED => format!("A login was ended from the sessions list{via}"),
+            event::OTHER_LOGINS_REVOKED => format!("Every other login was ended{via}"),
             other => other.replace('_', " "),
         };
         ActivityView {

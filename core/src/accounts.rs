@@ -52,7 +52,10 @@ pub enum AccountError {
     Password(#[from] PasswordError),
 }
 
+mod logins;
 mod passwords;
+
+pub use logins::{login_id, Login, LoginKind};
 
 /// Message for a password found in the blocklist.
 const COMMON_PASSWORD: &str = "This password is one of the most common ones and easy to guess. Choose another.";

@@ -20,6 +20,8 @@ pub mod client_ip;
 #[cfg(feature = "server")]
 pub mod config;
 #[cfg(feature = "server")]
+pub mod devices;
+#[cfg(feature = "server")]
 pub mod emails;
 #[cfg(feature = "server")]
 pub mod jwt;

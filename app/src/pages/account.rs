@@ -82,8 +82,9 @@ fn AccountDetails(
             </ActionForm>
         </section>
         <section class="card">
-            <h2>"Password"</h2>
+            <h2>"Security"</h2>
             <p><a href="/account/security">"Change your password"</a></p>
+            <p><a href="/account/sessions">"See where you are logged in"</a></p>
         </section>
         <RecentActivity/>
         <section class="card">

@@ -1,5 +1,6 @@
 pub mod account;
 pub mod account_security;
+pub mod account_sessions;
 pub mod check_email;
 pub mod forgot_password;
 pub mod home;

@@ -19,6 +19,10 @@ pub mod event {
     pub const PASSWORD_CHANGED: &str = "password_changed";
     /// A password change was refused because the current password was wrong.
     pub const PASSWORD_CHANGE_FAILED: &str = "password_change_failed";
+    /// The user ended one of their logins from the sessions list.
+    pub const LOGIN_REVOKED: &str = "login_revoked";
+    /// The user ended every login but the current one.
+    pub const OTHER_LOGINS_REVOKED: &str = "other_logins_revoked";
 }
 
 /// A stored security event, as the account page lists it.

@@ -153,6 +153,36 @@ impl SessionStore {
             .collect()
     }
 
+    /// Ends one login of the user, browser session or token family, by its
+    /// key. Returns `false` when the user has no such login.
+    pub async fn revoke_one(&self, user_id: &UserId, key: &[u8]) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id_hash = ?")
+            .bind(user_id.as_str())
+            .bind(key)
+            .execute(&self.store.pool)
+            .await?;
+        self.store
+            .cache
+            .families
+            .forget_where(|cached_key, _| cached_key.as_bytes() == key);
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Ends every login of the user except `keep`. Returns how many ended.
+    pub async fn revoke_all_except(&self, user_id: &UserId, keep: Option<&TokenHash>) -> Result<u64, StoreError> {
+        let keep: &[u8] = keep.map_or(&[], |key| key.as_bytes());
+        let result = sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id_hash <> ?")
+            .bind(user_id.as_str())
+            .bind(keep)
+            .execute(&self.store.pool)
+            .await?;
+        self.store
+            .cache
+            .families
+            .forget_where(|cached_key, family| family.user_id == *user_id && cached_key.as_bytes() != keep);
+        Ok(result.rows_affected())
+    }
+
     /// Ends every login of the user. Returns how many there were.
     pub async fn revoke_all_for_user(&self, user_id: &UserId) -> Result<u64, StoreError> {
         let result = sqlx::query("DELETE FROM sessions WHERE user_id = ?")

@@ -7,6 +7,7 @@ mod contacts;
 pub mod error;
 mod extract;
 mod password;
+mod sessions;
 
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use axum::{
     extract::{DefaultBodyLimit, State},
     http::{header, HeaderValue, Method},
     response::IntoResponse,
-    routing::{get, post, put},
+    routing::{delete, get, post, put},
     Json, Router,
 };
 use latchkey_core::{accounts::Accounts, api_auth::ApiAuth};
@@ -44,6 +45,7 @@ pub struct ApiState {
     paths(
         auth::register, auth::verify_email, auth::login, auth::refresh, auth::logout, auth::me,
         password::forgot, password::reset, password::change,
+        sessions::list, sessions::revoke, sessions::revoke_others,
         contacts::list, contacts::create, admin::set_roles,
     ),
     modifiers(&BearerScheme),
@@ -147,7 +149,7 @@ pub fn router(state: ApiState, allowed_origins: &[String]) -> Router {
         .collect();
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([Method::GET, Method::POST, Method::PUT])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .allow_credentials(true)
         .max_age(Duration::from_secs(600));
@@ -162,6 +164,9 @@ pub fn router(state: ApiState, allowed_origins: &[String]) -> Router {
         .route("/auth/password/forgot", post(password::forgot))
         .route("/auth/password/reset", post(password::reset))
         .route("/auth/password/change", post(password::change))
+        .route("/auth/sessions", get(sessions::list))
+        .route("/auth/sessions/{id}", delete(sessions::revoke))
+        .route("/auth/sessions/revoke-others", post(sessions::revoke_others))
         .route("/contacts", get(contacts::list).post(contacts::create))
         .route("/admin/users/{id}/roles", put(admin::set_roles))
         .route("/openapi.json", get(openapi_json))

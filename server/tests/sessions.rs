@@ -1,0 +1,168 @@
+//! The sessions list: every login of a user, browser sessions and API token
+//! families alike, and their revocation from the API and the page.
+
+mod common;
+
+use common::TestServer;
+use reqwest::{header, Method, StatusCode};
+use serde_json::{json, Value};
+
+const FIREFOX: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:140.0) Gecko/20100101 Firefox/140.0";
+
+async fn sessions(server: &TestServer, access_token: &str) -> Vec<Value> {
+    let (status, _, body) = server
+        .api(Method::GET, "/api/auth/sessions", None, Some(access_token))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body.as_array().unwrap().clone()
+}
+
+async fn api_login_as_firefox(server: &TestServer, email: &str) -> Value {
+    let (status, _, body) = server
+        .api_with_headers(
+            Method::POST,
+            "/api/auth/login",
+            Some(json!({"email": email, "password": common::PASSWORD})),
+            None,
+            &[("user-agent", FIREFOX)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn me_status(server: &TestServer, access_token: &str) -> StatusCode {
+    server.api(Method::GET, "/api/auth/me", None, Some(access_token)).await.0
+}
+
+async fn delete_session(server: &TestServer, id: &str, access_token: &str) -> StatusCode {
+    server
+        .api(Method::DELETE, &format!("/api/auth/sessions/{id}"), None, Some(access_token))
+        .await
+        .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_lists_and_revokes_logins() {
+    let server = TestServer::start().await;
+    let email = "ann@example.com";
+    let browser = server.verified_login(email).await;
+    let mine = server.api_login_existing(email, None).await;
+    let other = api_login_as_firefox(&server, email).await;
+    let my_token = mine["access_token"].as_str().unwrap();
+
+    let listed = sessions(&server, my_token).await;
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    let current: Vec<&Value> = listed.iter().filter(|login| login["current"] == true).collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0]["kind"], "api");
+    assert_eq!(listed.iter().filter(|login| login["kind"] == "browser").count(), 1);
+    let firefox = listed
+        .iter()
+        .find(|login| login["device"] == "Firefox on Windows")
+        .expect("the Firefox login is named");
+    assert_eq!(firefox["ip"], "127.0.0.1");
+    assert!(firefox["signed_in_at"].as_i64().unwrap() > 1_700_000_000);
+
+    // Another user's login id is unknown to this one.
+    let stranger = server.api_login("bob@example.com", None).await;
+    let strangers_id = sessions(&server, stranger["access_token"].as_str().unwrap()).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for id in [strangers_id.as_str(), "not-an-id", &"0".repeat(64)] {
+        assert_eq!(delete_session(&server, id, my_token).await, StatusCode::NOT_FOUND, "{id}");
+    }
+    assert_eq!(
+        me_status(&server, stranger["access_token"].as_str().unwrap()).await,
+        StatusCode::OK
+    );
+
+    let firefox_id = firefox["id"].as_str().unwrap();
+    assert_eq!(delete_session(&server, firefox_id, my_token).await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        me_status(&server, other["access_token"].as_str().unwrap()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, _) = server
+        .api_post("/api/auth/refresh", json!({"refresh_token": other["refresh_token"]}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(delete_session(&server, firefox_id, my_token).await, StatusCode::NOT_FOUND);
+
+    let (status, _, body) = server
+        .api(Method::POST, "/api/auth/sessions/revoke-others", None, Some(my_token))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["revoked"], 1, "the browser session");
+    assert_eq!(server.get("/account", Some(&browser)).await.status(), StatusCode::FOUND);
+    assert_eq!(me_status(&server, my_token).await, StatusCode::OK);
+    assert_eq!(sessions(&server, my_token).await.len(), 1);
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM audit_events WHERE kind IN ('login_revoked', 'other_logins_revoked')")
+            .await,
+        2
+    );
+
+    let (status, _, _) = server.api(Method::GET, "/api/auth/sessions", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_lists_and_revokes_logins() {
+    let server = TestServer::start().await;
+    let email = "ann@example.com";
+    let cookie = server.verified_login(email).await;
+    let second_browser = server.log_in(email, common::PASSWORD, None).await.cookie_pair().unwrap();
+    let api = api_login_as_firefox(&server, email).await;
+
+    let visitor = server.get("/account/sessions", None).await;
+    assert_eq!(visitor.headers()[header::LOCATION], "/login?next=/account/sessions");
+    let page = server.page_text("/account/sessions", Some(&cookie)).await;
+    assert!(page.contains("Firefox on Windows"), "{page}");
+    assert_eq!(page.matches("(this device)").count(), 1);
+    assert!(page.contains("Sign out everywhere else"));
+
+    // The API login's id, as the page's form carries it.
+    let api_id = sessions(&server, api["access_token"].as_str().unwrap())
+        .await
+        .into_iter()
+        .find(|login| login["current"] == true)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(page.contains(&api_id));
+    let revoked = server
+        .submit("/account/sessions", "revoke_session", &[("id", &api_id)], Some(&cookie))
+        .await;
+    assert_eq!(revoked.location, "/account/sessions?revoked=1");
+    assert_eq!(
+        me_status(&server, api["access_token"].as_str().unwrap()).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let others = server
+        .submit("/account/sessions", "revoke_other_sessions", &[], Some(&cookie))
+        .await;
+    assert_eq!(others.location, "/account/sessions?revoked=1");
+    assert_eq!(server.get("/account", Some(&second_browser)).await.status(), StatusCode::FOUND);
+    assert_eq!(server.get("/account", Some(&cookie)).await.status(), StatusCode::OK);
+
+    // Ending the current login logs out.
+    let page = server.page_text("/account/sessions", Some(&cookie)).await;
+    assert_eq!(page.matches("name=\"id\"").count(), 1, "only this login is left");
+    let own_id = page
+        .split("name=\"id\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let own = server
+        .submit("/account/sessions", "revoke_session", &[("id", &own_id)], Some(&cookie))
+        .await;
+    assert_eq!(own.location, "/login");
+    assert_eq!(server.get("/account", Some(&cookie)).await.status(), StatusCode::FOUND);
+    assert_eq!(server.count("SELECT COUNT(*) FROM sessions").await, 0);
+}
