@@ -406,6 +406,29 @@ async fn revoke_other_sessions_inner() -> Result<u64, AppError> {
     Ok(ended)
 }
 
+/// Deletes the logged-in user's account, confirmed with the password, and
+/// ends this session.
+#[server(prefix = "/fn", endpoint = "delete_account")]
+pub async fn delete_account(password: String) -> Result<(), AppError> {
+    ssr::with_status(delete_account_inner(password).await)
+}
+
+#[cfg(feature = "ssr")]
+async fn delete_account_inner(password: String) -> Result<(), AppError> {
+    let state = ssr::state()?;
+    let user_id = ssr::logged_in_user_id().await?.ok_or(AppError::NotLoggedIn)?;
+    state
+        .accounts
+        .delete_account(&user_id, &password, &ssr::client_info(), Channel::Browser)
+        .await?;
+    let session = ssr::session().await?;
+    latchkey_core::session::log_out(&session)
+        .await
+        .map_err(ssr::session_failed)?;
+    leptos_axum::redirect("/login?deleted=1");
+    Ok(())
+}
+
 #[cfg(feature = "ssr")]
 use latchkey_core::{accounts::Channel, store::event};
 

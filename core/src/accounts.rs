@@ -52,6 +52,7 @@ pub enum AccountError {
     Password(#[from] PasswordError),
 }
 
+mod deletion;
 mod logins;
 mod passwords;
 

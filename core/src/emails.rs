@@ -86,6 +86,34 @@ pub fn password_reset(to: &str, display_name: &str, link: &str, valid_minutes: u
     }
 }
 
+/// Confirmation that an account and its data are gone.
+pub fn account_deleted(to: &str, display_name: &str, register_link: &str) -> Mail {
+    let text = format!(
+        "Hello {display_name},\n\n\
+         Your account and everything stored with it have been deleted, and every \
+         device was signed out. This address can register again at any time: \
+         {register_link}\n\n\
+         If you did not delete your account, someone who knew your password did. \
+         Reply to your administrator.\n"
+    );
+    let html = format!(
+        "<p>Hello {name},</p>\
+         <p>Your account and everything stored with it have been deleted, and every \
+         device was signed out. This address can <a href=\"{href}\">register again</a> \
+         at any time.</p>\
+         <p>If you did not delete your account, someone who knew your password did. \
+         Reply to your administrator.</p>",
+        name = escape_html(display_name),
+        href = escape_html(register_link),
+    );
+    Mail {
+        to: to.to_owned(),
+        subject: "Your account has been deleted".to_owned(),
+        text,
+        html,
+    }
+}
+
 /// How a password came to be replaced, for the notice that follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasswordReplaced {

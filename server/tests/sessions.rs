@@ -32,12 +32,20 @@ async fn api_login_as_firefox(server: &TestServer, email: &str) -> Value {
 }
 
 async fn me_status(server: &TestServer, access_token: &str) -> StatusCode {
-    server.api(Method::GET, "/api/auth/me", None, Some(access_token)).await.0
+    server
+        .api(Method::GET, "/api/auth/me", None, Some(access_token))
+        .await
+        .0
 }
 
 async fn delete_session(server: &TestServer, id: &str, access_token: &str) -> StatusCode {
     server
-        .api(Method::DELETE, &format!("/api/auth/sessions/{id}"), None, Some(access_token))
+        .api(
+            Method::DELETE,
+            &format!("/api/auth/sessions/{id}"),
+            None,
+            Some(access_token),
+        )
         .await
         .0
 }
@@ -71,7 +79,11 @@ async fn api_lists_and_revokes_logins() {
         .unwrap()
         .to_owned();
     for id in [strangers_id.as_str(), "not-an-id", &"0".repeat(64)] {
-        assert_eq!(delete_session(&server, id, my_token).await, StatusCode::NOT_FOUND, "{id}");
+        assert_eq!(
+            delete_session(&server, id, my_token).await,
+            StatusCode::NOT_FOUND,
+            "{id}"
+        );
     }
     assert_eq!(
         me_status(&server, stranger["access_token"].as_str().unwrap()).await,
@@ -79,7 +91,10 @@ async fn api_lists_and_revokes_logins() {
     );
 
     let firefox_id = firefox["id"].as_str().unwrap();
-    assert_eq!(delete_session(&server, firefox_id, my_token).await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        delete_session(&server, firefox_id, my_token).await,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(
         me_status(&server, other["access_token"].as_str().unwrap()).await,
         StatusCode::UNAUTHORIZED
@@ -88,7 +103,10 @@ async fn api_lists_and_revokes_logins() {
         .api_post("/api/auth/refresh", json!({"refresh_token": other["refresh_token"]}))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(delete_session(&server, firefox_id, my_token).await, StatusCode::NOT_FOUND);
+    assert_eq!(
+        delete_session(&server, firefox_id, my_token).await,
+        StatusCode::NOT_FOUND
+    );
 
     let (status, _, body) = server
         .api(Method::POST, "/api/auth/sessions/revoke-others", None, Some(my_token))
@@ -114,7 +132,11 @@ async fn page_lists_and_revokes_logins() {
     let server = TestServer::start().await;
     let email = "ann@example.com";
     let cookie = server.verified_login(email).await;
-    let second_browser = server.log_in(email, common::PASSWORD, None).await.cookie_pair().unwrap();
+    let second_browser = server
+        .log_in(email, common::PASSWORD, None)
+        .await
+        .cookie_pair()
+        .unwrap();
     let api = api_login_as_firefox(&server, email).await;
 
     let visitor = server.get("/account/sessions", None).await;
@@ -147,7 +169,10 @@ async fn page_lists_and_revokes_logins() {
         .submit("/account/sessions", "revoke_other_sessions", &[], Some(&cookie))
         .await;
     assert_eq!(others.location, "/account/sessions?revoked=1");
-    assert_eq!(server.get("/account", Some(&second_browser)).await.status(), StatusCode::FOUND);
+    assert_eq!(
+        server.get("/account", Some(&second_browser)).await.status(),
+        StatusCode::FOUND
+    );
     assert_eq!(server.get("/account", Some(&cookie)).await.status(), StatusCode::OK);
 
     // Ending the current login logs out.

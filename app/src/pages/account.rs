@@ -85,6 +85,7 @@ fn AccountDetails(
             <h2>"Security"</h2>
             <p><a href="/account/security">"Change your password"</a></p>
             <p><a href="/account/sessions">"See where you are logged in"</a></p>
+            <p><a href="/account/delete">"Delete your account"</a></p>
         </section>
         <RecentActivity/>
         <section class="card">

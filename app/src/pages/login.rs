@@ -35,6 +35,9 @@ pub fn LoginPage() -> impl IntoView {
             <Show when=flag("verified")>
                 <Notice kind="success">"Your email address is verified. You can log in now."</Notice>
             </Show>
+            <Show when=flag("deleted")>
+                <Notice kind="success">"Your account has been deleted. We mailed you a confirmation."</Notice>
+            </Show>
             <Show when=flag("reset")>
                 <Notice kind="success">"Your password is set. Log in with the new one."</Notice>
             </Show>

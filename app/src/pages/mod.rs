@@ -1,4 +1,5 @@
 pub mod account;
+pub mod account_delete;
 pub mod account_security;
 pub mod account_sessions;
 pub mod check_email;

@@ -23,6 +23,11 @@ pub mod event {
     pub const LOGIN_REVOKED: &str = "login_revoked";
     /// The user ended every login but the current one.
     pub const OTHER_LOGINS_REVOKED: &str = "other_logins_revoked";
+    /// The user deleted their account. Stored without a user, since the
+    /// user's own events are deleted with the account.
+    pub const ACCOUNT_DELETED: &str = "account_deleted";
+    /// An account deletion was refused because the password was wrong.
+    pub const ACCOUNT_DELETION_FAILED: &str = "account_deletion_failed";
 }
 
 /// A stored security event, as the account page lists it.

@@ -168,6 +168,19 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
+    /// Deletes the account. Its logins, tokens, roles, contacts and audit
+    /// events go with it (foreign keys with `ON DELETE CASCADE`). Returns
+    /// whether it existed.
+    pub async fn delete_user(&self, id: &UserId) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
+        self.forget_user(id);
+        self.cache.families.forget_where(|_, family| family.user_id == *id);
+        Ok(result.rows_affected() == 1)
+    }
+
     pub async fn update_display_name(
         &self,
         id: &UserId,

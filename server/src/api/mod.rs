@@ -1,6 +1,7 @@
 //! The JSON API for client applications, under `/api`, with its OpenAPI
 //! document and the JWKS.
 
+mod account;
 mod admin;
 mod auth;
 mod contacts;
@@ -45,7 +46,7 @@ pub struct ApiState {
     paths(
         auth::register, auth::verify_email, auth::login, auth::refresh, auth::logout, auth::me,
         password::forgot, password::reset, password::change,
-        sessions::list, sessions::revoke, sessions::revoke_others,
+        sessions::list, sessions::revoke, sessions::revoke_others, account::delete,
         contacts::list, contacts::create, admin::set_roles,
     ),
     modifiers(&BearerScheme),
@@ -167,6 +168,7 @@ pub fn router(state: ApiState, allowed_origins: &[String]) -> Router {
         .route("/auth/sessions", get(sessions::list))
         .route("/auth/sessions/{id}", delete(sessions::revoke))
         .route("/auth/sessions/revoke-others", post(sessions::revoke_others))
+        .route("/auth/account/delete", post(account::delete))
         .route("/contacts", get(contacts::list).post(contacts::create))
         .route("/admin/users/{id}/roles", put(admin::set_roles))
         .route("/openapi.json", get(openapi_json))
