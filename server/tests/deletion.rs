@@ -122,7 +122,10 @@ async fn api_deletion_removes_everything() {
         .count()
         < 2
     {
-        assert!(started.elapsed() < Duration::from_secs(10), "no second verification mail");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no second verification mail"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

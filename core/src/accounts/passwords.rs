@@ -14,7 +14,7 @@ use crate::{
     password::Verification,
     password_rules::{check_new_password, normalize_password, PasswordContext},
     session::ClientInfo,
-    store::{event, ResetTokenState, User, UserId},
+    store::{event, ResetTokenState, StoredCredentials, User, UserId},
     throttle::Action,
     timestamps::minute_utc,
     token::{SecretToken, TokenHash},
@@ -27,7 +27,47 @@ fn invalid(field_name: &str, message: impl Into<String>) -> AccountError {
     AccountError::Invalid(errors)
 }
 
+/// How [`Accounts::confirm_password`] reports a wrong password.
+pub(super) struct PasswordConfirmation {
+    /// Form field that gets the message.
+    pub field_name: &'static str,
+    pub wrong: &'static str,
+    /// Audit event stored for a wrong password.
+    pub failure_event: &'static str,
+}
+
 impl Accounts {
+    /// Checks the password a logged-in user typed to confirm a sensitive
+    /// change, and returns their stored credentials.
+    ///
+    /// A wrong password counts towards the same waits as a failed login,
+    /// so a stolen session cannot be used to guess it quickly.
+    pub(super) async fn confirm_password(
+        &self,
+        user_id: &UserId,
+        password: &str,
+        confirmation: PasswordConfirmation,
+        client: &ClientInfo,
+        channel: Channel,
+    ) -> Result<StoredCredentials, AccountError> {
+        let user = self.store.find_user(user_id).await?.ok_or(AccountError::NotFound)?;
+        self.throttle.check_login_wait(&user.email).await?;
+        let credentials = self
+            .store
+            .find_credentials_by_email(&user.email)
+            .await?
+            .ok_or(AccountError::NotFound)?;
+
+        if self.verify_password(password, Some(&credentials.password_hash)).await? == Verification::Mismatch {
+            self.throttle.login_failed(&user.email).await;
+            self.record(Some(user_id), confirmation.failure_event, client, channel.as_str())
+                .await?;
+            return Err(invalid(confirmation.field_name, confirmation.wrong));
+        }
+        self.throttle.login_succeeded(&user.email).await;
+        Ok(credentials)
+    }
+
     /// Checks a new password for `user` against the password rules and the
     /// blocklist. `field_name` is the form field that gets the message.
     fn check_password_for(&self, user: &User, password: &str, field_name: &str) -> Result<(), AccountError> {
@@ -146,9 +186,6 @@ impl Accounts {
     /// current one, and ends every other login. `keep` is the session key
     /// of the login making the change (see `store::browser_session_key` and
     /// `store::family_key`), which stays.
-    ///
-    /// A wrong current password counts towards the same waits as a failed
-    /// login, so a stolen session cannot be used to guess it quickly.
     pub async fn change_password(
         &self,
         user_id: &UserId,
@@ -158,22 +195,16 @@ impl Accounts {
         client: &ClientInfo,
         channel: Channel,
     ) -> Result<(), AccountError> {
-        let user = self.store.find_user(user_id).await?.ok_or(AccountError::NotFound)?;
-        self.throttle.check_login_wait(&user.email).await?;
+        let confirmation = PasswordConfirmation {
+            field_name: field::CURRENT_PASSWORD,
+            wrong: "The current password is wrong.",
+            failure_event: event::PASSWORD_CHANGE_FAILED,
+        };
         let credentials = self
-            .store
-            .find_credentials_by_email(&user.email)
-            .await?
-            .ok_or(AccountError::NotFound)?;
-
+            .confirm_password(user_id, current_password, confirmation, client, channel)
+            .await?;
+        let user = credentials.user;
         let stored_hash = credentials.password_hash.as_str();
-        if self.verify_password(current_password, Some(stored_hash)).await? == Verification::Mismatch {
-            self.throttle.login_failed(&user.email).await;
-            self.record(Some(user_id), event::PASSWORD_CHANGE_FAILED, client, channel.as_str())
-                .await?;
-            return Err(invalid(field::CURRENT_PASSWORD, "The current password is wrong."));
-        }
-        self.throttle.login_succeeded(&user.email).await;
 
         self.check_password_for(&user, new_password, field::NEW_PASSWORD)?;
         if normalize_password(new_password) == normalize_password(current_password) {
