@@ -9,13 +9,14 @@ use url::Url;
 
 use crate::{
     blocklist::is_common_password,
-    emails,
+    devices, emails,
     mail::Mailer,
     password::{PasswordError, PasswordHasher, Verification},
     password_rules::{normalize_password, PasswordRules},
     session::ClientInfo,
-    store::{event, AuditEvent, NewUser, SessionStore, Store, StoreError, TokenState, User, UserId},
+    store::{event, AuditEvent, DeviceSeen, NewUser, SessionStore, Store, StoreError, TokenState, User, UserId},
     throttle::{Action, Throttle, TooManyAttempts},
+    timestamps::minute_utc,
     token::{SecretToken, TokenHash},
     validate::{self, field, FieldErrors},
 };
@@ -418,7 +419,37 @@ impl Accounts {
         }
         self.record(user_id, event::LOGIN_SUCCEEDED, client, channel.as_str())
             .await?;
+        self.check_device(&credentials.user, client);
         Ok(credentials.user)
+    }
+
+    /// Records the device of a login, after the response, and mails the
+    /// owner when the account had not used it before. The first device of
+    /// an account is only recorded: its owner has just registered.
+    fn check_device(&self, user: &User, client: &ClientInfo) {
+        let accounts = self.clone();
+        let user = user.clone();
+        let client = client.clone();
+        tokio::spawn(async move {
+            let device = devices::describe(client.user_agent.as_deref());
+            let now = OffsetDateTime::now_utc();
+            match accounts.store.remember_device(&user.id, &device, now).await {
+                Ok(DeviceSeen::New { first: false }) => {
+                    tracing::info!(user.id = %user.id, "login from a new device");
+                    let mail = emails::new_device(
+                        &user.email,
+                        &user.display_name,
+                        &device,
+                        &minute_utc(now),
+                        client.ip.as_deref().unwrap_or("unknown"),
+                        accounts.link("account/sessions", &[]).as_str(),
+                    );
+                    accounts.deliver(mail, &user.id).await;
+                }
+                Ok(DeviceSeen::New { first: true } | DeviceSeen::Known) => {}
+                Err(error) => tracing::warn!(user.id = %user.id, %error, "recording the login device failed"),
+            }
+        });
     }
 
     /// Returns the user's most recent security events, newest first.

@@ -114,6 +114,35 @@ pub fn account_deleted(to: &str, display_name: &str, register_link: &str) -> Mai
     }
 }
 
+/// Notice of a login from a device the account had not used before.
+pub fn new_device(to: &str, display_name: &str, device: &str, when: &str, ip: &str, sessions_link: &str) -> Mail {
+    let text = format!(
+        "Hello {display_name},\n\n\
+         Your account was just signed in to from a device it had not used before.\n\n\
+         Device: {device}\nTime: {when}\nAddress: {ip}\n\n\
+         If this was you, there is nothing to do. If not, end that login and change \
+         your password: {sessions_link}\n"
+    );
+    let html = format!(
+        "<p>Hello {name},</p>\
+         <p>Your account was just signed in to from a device it had not used before.</p>\
+         <p>Device: {device}<br>Time: {when}<br>Address: {ip}</p>\
+         <p>If this was you, there is nothing to do. If not, \
+         <a href=\"{href}\">end that login</a> and change your password.</p>",
+        name = escape_html(display_name),
+        device = escape_html(device),
+        when = escape_html(when),
+        ip = escape_html(ip),
+        href = escape_html(sessions_link),
+    );
+    Mail {
+        to: to.to_owned(),
+        subject: "New sign-in to your account".to_owned(),
+        text,
+        html,
+    }
+}
+
 /// How a password came to be replaced, for the notice that follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasswordReplaced {

@@ -191,3 +191,77 @@ async fn page_lists_and_revokes_logins() {
     assert_eq!(server.get("/account", Some(&cookie)).await.status(), StatusCode::FOUND);
     assert_eq!(server.count("SELECT COUNT(*) FROM sessions").await, 0);
 }
+
+async fn new_device_mails(server: &TestServer) -> Vec<common::mail::ReceivedMail> {
+    common::mail::read_outbox(&server.outbox)
+        .into_iter()
+        .filter(|mail| mail.subject == "New sign-in to your account")
+        .collect()
+}
+
+async fn wait_for_new_device_mails(server: &TestServer, count: usize) -> Vec<common::mail::ReceivedMail> {
+    let started = std::time::Instant::now();
+    loop {
+        let mails = new_device_mails(server).await;
+        if mails.len() >= count {
+            return mails;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "expected {count} new-device mails, got {}",
+            mails.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_device_is_reported_once() {
+    let server = TestServer::start().await;
+    let email = "ann@example.com";
+    // The first device of an account is its owner's, who just registered.
+    server.verified_login(email).await;
+    server.api_login_existing(email, None).await;
+
+    api_login_as_firefox(&server, email).await;
+    let mails = wait_for_new_device_mails(&server, 1).await;
+    assert_eq!(mails[0].to, email);
+    assert!(mails[0].text.contains("Device: Firefox on Windows"), "{}", mails[0].text);
+    assert!(mails[0].text.contains("Address: 127.0.0.1"), "{}", mails[0].text);
+    assert!(
+        mails[0].text.contains(&format!("{}/account/sessions", server.base)),
+        "{}",
+        mails[0].text
+    );
+
+    // The same browser family and system again, even in a newer version.
+    api_login_as_firefox(&server, email).await;
+    let (status, _, _) = server
+        .api_with_headers(
+            Method::POST,
+            "/api/auth/login",
+            Some(json!({"email": email, "password": common::PASSWORD})),
+            None,
+            &[("user-agent", &FIREFOX.replace("140.0", "141.0"))],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+    let (status, _, _) = server
+        .api_with_headers(
+            Method::POST,
+            "/api/auth/login",
+            Some(json!({"email": email, "password": common::PASSWORD})),
+            None,
+            &[("user-agent", chrome)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mails = wait_for_new_device_mails(&server, 2).await;
+    assert!(mails.iter().any(|mail| mail.text.contains("Device: Chrome on Linux")));
+
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(new_device_mails(&server).await.len(), 2, "one notice per device");
+    assert_eq!(server.count("SELECT COUNT(*) FROM known_devices").await, 3);
+}

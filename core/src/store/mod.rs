@@ -5,6 +5,7 @@
 mod api_sessions;
 mod audit;
 mod contacts;
+mod devices;
 mod keys;
 mod password_resets;
 mod roles;
@@ -27,6 +28,7 @@ use api_sessions::LiveFamily;
 pub use api_sessions::{family_key, FamilyLifetimes, NewApiSession, Rotation};
 pub use audit::{event, AuditEvent, EventContext};
 pub use contacts::Contact;
+pub use devices::DeviceSeen;
 pub use keys::SigningKeyRow;
 pub use password_resets::ResetTokenState;
 pub use sessions::{
