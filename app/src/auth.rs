@@ -78,14 +78,20 @@ async fn register_inner(email: String, display_name: String, password: String) -
 }
 
 /// Logs in and moves on to `next` when it is a path on this site, or to
-/// the account page otherwise.
+/// the account page otherwise. `remember` is the "Remember me" checkbox,
+/// sent only when ticked.
 #[server(prefix = "/fn", endpoint = "log_in")]
-pub async fn log_in(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
-    ssr::with_status(log_in_inner(email, password, next).await)
+pub async fn log_in(
+    email: String,
+    password: String,
+    next: Option<String>,
+    remember: Option<String>,
+) -> Result<(), AppError> {
+    ssr::with_status(log_in_inner(email, password, next, remember.is_some()).await)
 }
 
 #[cfg(feature = "ssr")]
-async fn log_in_inner(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
+async fn log_in_inner(email: String, password: String, next: Option<String>, remember: bool) -> Result<(), AppError> {
     let state = ssr::state()?;
     let client = ssr::client_info();
     let user = match state
@@ -105,7 +111,8 @@ async fn log_in_inner(email: String, password: String, next: Option<String>) -> 
     };
 
     let session = ssr::session().await?;
-    latchkey_core::session::log_in(&session, &user.id, &client)
+    let remember_for = remember.then(|| state.accounts.remember_me_lifetime());
+    latchkey_core::session::log_in(&session, &user.id, &client, remember_for)
         .await
         .map_err(ssr::session_failed)?;
     tracing::info!(user.id = %user.id, "logged in");

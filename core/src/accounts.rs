@@ -107,6 +107,8 @@ pub struct AccountSettings {
     pub public_url: Url,
     pub verification_ttl: Duration,
     pub password_reset_ttl: Duration,
+    /// How long a browser login with "Remember me" lasts.
+    pub remember_me_lifetime: Duration,
     pub password_rules: PasswordRules,
 }
 
@@ -151,6 +153,10 @@ impl Accounts {
             throttle,
             settings,
         }
+    }
+
+    pub fn remember_me_lifetime(&self) -> Duration {
+        self.settings.remember_me_lifetime
     }
 
     /// Returns the password rules, which the registration page shows.

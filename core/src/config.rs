@@ -63,6 +63,8 @@ pub struct Config {
     pub session_idle_timeout: Duration,
     /// A session ends this long after login, however active it is.
     pub session_max_lifetime: Duration,
+    /// A login with "Remember me" lasts this long, active or not.
+    pub remember_me_lifetime: Duration,
     pub verification_token_ttl: Duration,
     pub password_reset_token_ttl: Duration,
     pub access_token_ttl: Duration,
@@ -171,6 +173,7 @@ impl Config {
             max_concurrent_hashes,
             session_idle_timeout: parse_duration(&get, "SESSION_IDLE_TIMEOUT", "1h")?,
             session_max_lifetime: parse_duration(&get, "SESSION_MAX_LIFETIME", "7d")?,
+            remember_me_lifetime: parse_duration(&get, "REMEMBER_ME_LIFETIME", "30d")?,
             verification_token_ttl: parse_duration(&get, "VERIFICATION_TOKEN_TTL", "24h")?,
             password_reset_token_ttl: parse_duration(&get, "PASSWORD_RESET_TOKEN_TTL", "1h")?,
             access_token_ttl: parse_duration(&get, "ACCESS_TOKEN_TTL", "15m")?,

@@ -4,12 +4,17 @@
 //! only, so the rules (new id at login, server-side deletion at logout) hold
 //! everywhere.
 
-use tower_sessions::Session;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tower_sessions::{Expiry, Session};
 
 use crate::{
     client_ip::ClientAddr,
     roles::Role,
-    store::{EventContext, UserId, SESSION_KEY_IP, SESSION_KEY_USER_AGENT, SESSION_KEY_USER_ID},
+    store::{
+        EventContext, UserId, SESSION_KEY_IP, SESSION_KEY_REMEMBER_UNTIL, SESSION_KEY_USER_AGENT, SESSION_KEY_USER_ID,
+    },
 };
 
 pub type SessionError = tower_sessions::session::Error;
@@ -48,15 +53,42 @@ impl ClientInfo {
 /// Marks the session as logged in as `user_id`.
 ///
 /// The session id is replaced first, so an id planted in the browser before
-/// login (session fixation) never becomes an authenticated one.
-pub async fn log_in(session: &Session, user_id: &UserId, client: &ClientInfo) -> Result<(), SessionError> {
+/// login (session fixation) never becomes an authenticated one. With
+/// `remember_for`, the login lasts that long and its cookie persists in the
+/// browser; without it, the cookie ends with the browser session and the
+/// store's idle and absolute lifetimes apply.
+pub async fn log_in(
+    session: &Session,
+    user_id: &UserId,
+    client: &ClientInfo,
+    remember_for: Option<Duration>,
+) -> Result<(), SessionError> {
     session.cycle_id().await?;
+    if let Some(lifetime) = remember_for {
+        let until = OffsetDateTime::now_utc().saturating_add(lifetime.try_into().unwrap_or(time::Duration::MAX));
+        session
+            .insert(SESSION_KEY_REMEMBER_UNTIL, until.unix_timestamp())
+            .await?;
+        session.set_expiry(Some(Expiry::AtDateTime(until)));
+    }
     session.insert(SESSION_KEY_USER_ID, user_id.as_str()).await?;
     if let Some(ip) = &client.ip {
         session.insert(SESSION_KEY_IP, ip).await?;
     }
     if let Some(user_agent) = &client.user_agent {
         session.insert(SESSION_KEY_USER_AGENT, user_agent).await?;
+    }
+    Ok(())
+}
+
+/// Gives the cookie of a "Remember me" login its expiry on every response.
+/// tower-sessions starts each request with the layer's default, a cookie
+/// that ends with the browser session, which would otherwise replace the
+/// persistent one at the next response.
+pub async fn keep_remembered_expiry(session: &Session) -> Result<(), SessionError> {
+    let until: Option<i64> = session.get(SESSION_KEY_REMEMBER_UNTIL).await?;
+    if let Some(until) = until.and_then(|seconds| OffsetDateTime::from_unix_timestamp(seconds).ok()) {
+        session.set_expiry(Some(Expiry::AtDateTime(until)));
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ mod headers;
 mod housekeeping;
 mod https;
 pub mod listen;
+mod remember_me;
 pub mod tls;
 
 use std::sync::{Arc, OnceLock};
@@ -24,16 +25,13 @@ use latchkey_core::{
     jwt::{KeyError, KeyRing},
     mail::{MailError, Mailer},
     password::{PasswordError, PasswordHasher},
-    store::{FamilyLifetimes, SessionStore, Store, StoreError},
+    store::{FamilyLifetimes, SessionLifetimes, SessionStore, Store, StoreError},
     throttle::Throttle,
 };
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
-use tower_sessions::{
-    cookie::{time::Duration as CookieDuration, SameSite},
-    Expiry, SessionManagerLayer,
-};
+use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 
 pub use housekeeping::spawn_housekeeping;
 
@@ -72,7 +70,13 @@ pub async fn build_state(config: &Config) -> Result<Services, StartupError> {
     let store = Store::connect(&config.database_url)
         .await?
         .with_read_cache_ttl(config.read_cache_ttl);
-    let sessions = SessionStore::new(store.clone(), config.session_max_lifetime);
+    let sessions = SessionStore::new(
+        store.clone(),
+        SessionLifetimes {
+            idle: config.session_idle_timeout,
+            max: config.session_max_lifetime,
+        },
+    );
     let hasher = PasswordHasher::new(config.password_hash, config.max_concurrent_hashes)?;
     let mailer = match &config.smtp_url {
         Some(url) => Mailer::smtp(url, config.mail_from.clone())?,
@@ -88,6 +92,7 @@ pub async fn build_state(config: &Config) -> Result<Services, StartupError> {
             public_url: config.public_url.clone(),
             verification_ttl: config.verification_token_ttl,
             password_reset_ttl: config.password_reset_token_ttl,
+            remember_me_lifetime: config.remember_me_lifetime,
             password_rules: config.password_rules,
         },
     );
@@ -131,8 +136,6 @@ fn route_list() -> Vec<AxumRouteListing> {
 /// the session and header layers around them.
 pub fn router(config: &Config, services: Services, leptos_options: LeptosOptions) -> Router {
     let state = services.app;
-    let idle_timeout =
-        CookieDuration::seconds(i64::try_from(config.session_idle_timeout.as_secs()).unwrap_or(i64::MAX));
     // Secure is set even over plain HTTP: browsers accept it from
     // http://localhost and 127.0.0.1, and anywhere else the site must be
     // served over HTTPS. Lax keeps the cookie off cross-site POSTs while
@@ -143,9 +146,11 @@ pub fn router(config: &Config, services: Services, leptos_options: LeptosOptions
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_path("/")
-        .with_expiry(Expiry::OnInactivity(idle_timeout))
-        // Saving on every request moves the idle expiry forward; the store
-        // never recreates a session that was deleted meanwhile.
+        // The cookie ends with the browser session unless the login chose
+        // "Remember me"; the store ends sessions on its own schedule either
+        // way. Saving on every request moves the idle expiry forward; the
+        // store never recreates a session that was deleted meanwhile.
+        .with_expiry(Expiry::OnSessionEnd)
         .with_always_save(true);
 
     let routes = route_list();
@@ -161,6 +166,7 @@ pub fn router(config: &Config, services: Services, leptos_options: LeptosOptions
         .fallback(leptos_axum::file_and_error_handler_with_context(provide_state, shell))
         .with_state(leptos_options)
         .layer(axum::middleware::from_fn(bad_input::server_fn_input_errors_are_400))
+        .layer(axum::middleware::from_fn(remember_me::keep_remembered_cookie))
         .layer(sessions)
         .layer(axum::middleware::from_fn_with_state(
             csrf::TrustedOrigin(config.public_url.origin().ascii_serialization()),

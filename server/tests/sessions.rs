@@ -222,11 +222,21 @@ async fn new_device_is_reported_once() {
     // The first device of an account is its owner's, who just registered.
     server.verified_login(email).await;
     server.api_login_existing(email, None).await;
+    // Devices are recorded after the response.
+    let started = std::time::Instant::now();
+    while server.count("SELECT COUNT(*) FROM known_devices").await == 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "first device not recorded");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     api_login_as_firefox(&server, email).await;
     let mails = wait_for_new_device_mails(&server, 1).await;
     assert_eq!(mails[0].to, email);
-    assert!(mails[0].text.contains("Device: Firefox on Windows"), "{}", mails[0].text);
+    assert!(
+        mails[0].text.contains("Device: Firefox on Windows"),
+        "{}",
+        mails[0].text
+    );
     assert!(mails[0].text.contains("Address: 127.0.0.1"), "{}", mails[0].text);
     assert!(
         mails[0].text.contains(&format!("{}/account/sessions", server.base)),
@@ -247,7 +257,8 @@ async fn new_device_is_reported_once() {
         .await;
     assert_eq!(status, StatusCode::OK);
 
-    let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+    let chrome =
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
     let (status, _, _) = server
         .api_with_headers(
             Method::POST,
@@ -264,4 +275,65 @@ async fn new_device_is_reported_once() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(new_device_mails(&server).await.len(), 2, "one notice per device");
     assert_eq!(server.count("SELECT COUNT(*) FROM known_devices").await, 3);
+}
+
+/// Returns the `Max-Age` of a `Set-Cookie` header, if it has one.
+fn cookie_max_age(header: &str) -> Option<i64> {
+    header
+        .split(';')
+        .find_map(|attribute| attribute.trim().strip_prefix("Max-Age="))
+        .map(|seconds| seconds.parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remember_me_chooses_the_cookie_lifetime() {
+    let server = TestServer::start_with(&[("SESSION_MAX_LIFETIME", "2s")]).await;
+    let email = "ann@example.com";
+    let plain = server.verified_login(email).await;
+
+    let remembered = server
+        .submit(
+            "/login",
+            "log_in",
+            &[("email", email), ("password", common::PASSWORD), ("remember", "on")],
+            None,
+        )
+        .await;
+    assert_eq!(remembered.location, "/account");
+    let month = 30 * 86_400;
+    let max_age = cookie_max_age(&remembered.set_cookie.clone().unwrap()).expect("a persistent cookie");
+    assert!((month - 5..=month).contains(&max_age), "{max_age}");
+    let cookie = remembered.cookie_pair().unwrap();
+    let lifetime: i64 = sqlx::query_scalar("SELECT expires_at - created_at FROM sessions WHERE remembered = 1")
+        .fetch_one(&server.db)
+        .await
+        .unwrap();
+    assert!((month - 5..=month).contains(&lifetime), "{lifetime}");
+
+    // Later responses keep the cookie persistent.
+    let account = server.get("/account", Some(&cookie)).await;
+    assert_eq!(account.status(), StatusCode::OK);
+    let renewed = account.headers()[header::SET_COOKIE].to_str().unwrap();
+    let max_age = cookie_max_age(renewed).expect("still persistent");
+    assert!((month - 10..=month).contains(&max_age), "counts down from login: {max_age}");
+
+    // Past SESSION_MAX_LIFETIME only the remembered login is left.
+    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+    assert_eq!(server.get("/account", Some(&plain)).await.status(), StatusCode::FOUND);
+    assert_eq!(server.get("/account", Some(&cookie)).await.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn housekeeping_keeps_api_logins_past_the_browser_lifetime() {
+    let server = TestServer::start_with(&[("SESSION_MAX_LIFETIME", "1s")]).await;
+    let api = server.api_login("ann@example.com", None).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+
+    let now = time::OffsetDateTime::now_utc();
+    server.services.app.accounts.sessions().delete_expired(now).await.unwrap();
+    assert_eq!(
+        me_status(&server, api["access_token"].as_str().unwrap()).await,
+        StatusCode::OK,
+        "token families follow REFRESH_TOKEN_MAX_LIFETIME"
+    );
 }

@@ -71,6 +71,10 @@ pub fn LoginPage() -> impl IntoView {
                     message=Signal::derive(move || error().and_then(|error| error.field(field::PASSWORD)))
                     node_ref=password_input
                 />
+                <label class="check">
+                    <input type="checkbox" name="remember" value="on"/>
+                    "Remember me on this device"
+                </label>
                 <input type="hidden" name="next" value=next/>
                 <button type="submit" disabled=move || log_in.pending().get()>"Log in"</button>
             </ActionForm>

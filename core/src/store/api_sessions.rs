@@ -305,7 +305,13 @@ mod tests {
         assert!(store.revoke_family("f1").await.unwrap());
         assert_eq!(owner(&store, "f1").await, None);
 
-        let sessions = crate::store::SessionStore::new(store.clone(), LIFETIMES.max);
+        let sessions = crate::store::SessionStore::new(
+            store.clone(),
+            crate::store::SessionLifetimes {
+                idle: LIFETIMES.idle,
+                max: LIFETIMES.max,
+            },
+        );
         assert_eq!(sessions.revoke_all_for_user(&user_id).await.unwrap(), 1);
         assert_eq!(owner(&store, "f2").await, None);
     }

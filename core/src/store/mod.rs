@@ -32,7 +32,8 @@ pub use devices::DeviceSeen;
 pub use keys::SigningKeyRow;
 pub use password_resets::ResetTokenState;
 pub use sessions::{
-    browser_session_key, SessionRow, SessionStore, SESSION_KEY_IP, SESSION_KEY_USER_AGENT, SESSION_KEY_USER_ID,
+    browser_session_key, SessionLifetimes, SessionRow, SessionStore, SESSION_KEY_IP, SESSION_KEY_REMEMBER_UNTIL,
+    SESSION_KEY_USER_AGENT, SESSION_KEY_USER_ID,
 };
 pub use users::{NewUser, StoredCredentials, User, UserId};
 pub use verification::TokenState;

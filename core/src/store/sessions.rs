@@ -22,17 +22,28 @@ use crate::token::TokenHash;
 pub const SESSION_KEY_USER_ID: &str = "user_id";
 pub const SESSION_KEY_IP: &str = "ip";
 pub const SESSION_KEY_USER_AGENT: &str = "user_agent";
+/// Unix seconds until which a "Remember me" login lasts.
+pub const SESSION_KEY_REMEMBER_UNTIL: &str = "remember_until";
 
 /// Maximum user agent length kept, in bytes; the rest is cut at a character
 /// boundary.
 const USER_AGENT_MAX_BYTES: usize = 512;
 
-/// A tower-sessions store over [`Store`] that also ends sessions older than
-/// the absolute lifetime, however recently they were used.
+/// A tower-sessions store over [`Store`] that keeps the expiry rules itself:
+/// a session ends after `idle` without a request, and `max` after it
+/// began however active it is. A "Remember me" login instead lasts until
+/// the time stored in its record, whatever the cookie says.
 #[derive(Debug, Clone)]
 pub struct SessionStore {
     store: Store,
-    max_lifetime: Duration,
+    lifetimes: SessionLifetimes,
+}
+
+/// Lifetimes of browser sessions without "Remember me".
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLifetimes {
+    pub idle: Duration,
+    pub max: Duration,
 }
 
 /// One login as listed to its user.
@@ -64,21 +75,34 @@ struct Columns {
     user_id: Option<String>,
     ip: Option<String>,
     user_agent: Option<String>,
+    remembered: bool,
     expires_at: i64,
 }
 
 impl Columns {
-    fn of(record: &Record) -> Result<Self, session_store::Error> {
+    /// Reads the columns of `record` as saved at `now`. The expiry comes
+    /// from the store's rules, not from the record, whose expiry follows
+    /// the cookie: a browser-session cookie has none.
+    fn of(record: &Record, now: i64, idle: Duration) -> Result<Self, session_store::Error> {
         let text = |key: &str| record.data.get(key).and_then(|value| value.as_str()).map(str::to_owned);
         let user_agent = text(SESSION_KEY_USER_AGENT).map(|agent| truncate(agent, USER_AGENT_MAX_BYTES));
+        let remember_until = record
+            .data
+            .get(SESSION_KEY_REMEMBER_UNTIL)
+            .and_then(serde_json::Value::as_i64);
         Ok(Self {
             data: serde_json::to_string(&record.data).map_err(|err| session_store::Error::Encode(err.to_string()))?,
             user_id: text(SESSION_KEY_USER_ID),
             ip: text(SESSION_KEY_IP),
             user_agent,
-            expires_at: unix_seconds(record.expiry_date),
+            remembered: remember_until.is_some(),
+            expires_at: remember_until.unwrap_or_else(|| now.saturating_add(seconds(idle))),
         })
     }
+}
+
+fn seconds(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
 fn truncate(mut text: String, max_bytes: usize) -> String {
@@ -107,21 +131,28 @@ fn backend(error: sqlx::Error) -> session_store::Error {
 }
 
 impl SessionStore {
-    pub fn new(store: Store, max_lifetime: Duration) -> Self {
-        Self { store, max_lifetime }
+    pub fn new(store: Store, lifetimes: SessionLifetimes) -> Self {
+        Self { store, lifetimes }
     }
 
+    /// Returns the creation time before which a browser session without
+    /// "Remember me" has outlived its absolute lifetime.
     fn oldest_allowed_login(&self, now: OffsetDateTime) -> i64 {
-        unix_seconds(now) - i64::try_from(self.max_lifetime.as_secs()).unwrap_or(i64::MAX)
+        unix_seconds(now).saturating_sub(seconds(self.lifetimes.max))
     }
 
-    /// Deletes sessions past their idle expiry or their absolute lifetime.
+    /// Deletes sessions past their expiry, and browser sessions without
+    /// "Remember me" past their absolute lifetime. Token families have
+    /// their own lifetime in `expires_at`.
     pub async fn delete_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        let result = sqlx::query("DELETE FROM sessions WHERE expires_at <= ? OR created_at <= ?")
-            .bind(unix_seconds(now))
-            .bind(self.oldest_allowed_login(now))
-            .execute(&self.store.pool)
-            .await?;
+        let result = sqlx::query(
+            "DELETE FROM sessions
+             WHERE expires_at <= ? OR (kind = 'browser' AND remembered = 0 AND created_at <= ?)",
+        )
+        .bind(unix_seconds(now))
+        .bind(self.oldest_allowed_login(now))
+        .execute(&self.store.pool)
+        .await?;
         Ok(result.rows_affected())
     }
 
@@ -129,7 +160,7 @@ impl SessionStore {
     pub async fn list_for_user(&self, user_id: &UserId, now: OffsetDateTime) -> Result<Vec<SessionRow>, StoreError> {
         let rows: Vec<ListedRow> = sqlx::query_as(
             "SELECT id_hash, kind, ip, user_agent, created_at, last_seen_at, expires_at FROM sessions
-             WHERE user_id = ? AND expires_at > ? AND created_at > ?
+             WHERE user_id = ? AND expires_at > ? AND (kind = 'api' OR remembered = 1 OR created_at > ?)
              ORDER BY last_seen_at DESC",
         )
         .bind(user_id.as_str())
@@ -200,14 +231,15 @@ impl SessionStore {
 #[async_trait]
 impl TowerSessionStore for SessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        let columns = Columns::of(record)?;
         let now = unix_seconds(OffsetDateTime::now_utc());
+        let columns = Columns::of(record, now, self.lifetimes.idle)?;
         // A 128-bit random id colliding is unlikely, but the store owns
         // uniqueness: on a collision it draws a new id rather than overwrite.
         loop {
             let inserted = sqlx::query(
-                "INSERT INTO sessions (id_hash, user_id, data, ip, user_agent, created_at, last_seen_at, expires_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                "INSERT INTO sessions
+                     (id_hash, user_id, data, ip, user_agent, remembered, created_at, last_seen_at, expires_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (id_hash) DO NOTHING",
             )
             .bind(id_hash(&record.id).as_bytes())
@@ -215,6 +247,7 @@ impl TowerSessionStore for SessionStore {
             .bind(&columns.data)
             .bind(&columns.ip)
             .bind(&columns.user_agent)
+            .bind(columns.remembered)
             .bind(now)
             .bind(now)
             .bind(columns.expires_at)
@@ -232,17 +265,19 @@ impl TowerSessionStore for SessionStore {
     /// logout or revocation) stays deleted, even if a request that loaded it
     /// earlier saves it afterwards.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let columns = Columns::of(record)?;
+        let now = unix_seconds(OffsetDateTime::now_utc());
+        let columns = Columns::of(record, now, self.lifetimes.idle)?;
         sqlx::query(
             "UPDATE sessions SET user_id = ?, data = ?, ip = COALESCE(?, ip), user_agent = COALESCE(?, user_agent),
-                 last_seen_at = ?, expires_at = ?
+                 remembered = ?, last_seen_at = ?, expires_at = ?
              WHERE id_hash = ? AND kind = 'browser'",
         )
         .bind(&columns.user_id)
         .bind(&columns.data)
         .bind(&columns.ip)
         .bind(&columns.user_agent)
-        .bind(unix_seconds(OffsetDateTime::now_utc()))
+        .bind(columns.remembered)
+        .bind(now)
         .bind(columns.expires_at)
         .bind(id_hash(&record.id).as_bytes())
         .execute(&self.store.pool)
@@ -255,7 +290,7 @@ impl TowerSessionStore for SessionStore {
         let now = OffsetDateTime::now_utc();
         let row: Option<(String, i64)> = sqlx::query_as(
             "SELECT data, expires_at FROM sessions
-             WHERE id_hash = ? AND kind = 'browser' AND expires_at > ? AND created_at > ?",
+             WHERE id_hash = ? AND kind = 'browser' AND expires_at > ? AND (remembered = 1 OR created_at > ?)",
         )
         .bind(id_hash(id).as_bytes())
         .bind(unix_seconds(now))
