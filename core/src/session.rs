@@ -53,10 +53,11 @@ impl ClientInfo {
 /// Marks the session as logged in as `user_id`.
 ///
 /// The session id is replaced first, so an id planted in the browser before
-/// login (session fixation) never becomes an authenticated one. With
-/// `remember_for`, the login lasts that long and its cookie persists in the
-/// browser; without it, the cookie ends with the browser session and the
-/// store's idle and absolute lifetimes apply.
+/// login (session fixation) never becomes an authenticated one.
+///
+/// With `remember_for`, the login lasts that long and its cookie persists
+/// in the browser. Without it, the cookie ends with the browser session,
+/// and the store's idle and absolute lifetimes apply.
 pub async fn log_in(
     session: &Session,
     user_id: &UserId,

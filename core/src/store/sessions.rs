@@ -32,7 +32,7 @@ const USER_AGENT_MAX_BYTES: usize = 512;
 /// A tower-sessions store over [`Store`] that keeps the expiry rules itself:
 /// a session ends after `idle` without a request, and `max` after it
 /// began however active it is. A "Remember me" login instead lasts until
-/// the time stored in its record, whatever the cookie says.
+/// the time stored in its record, whatever expiry the cookie carries.
 #[derive(Debug, Clone)]
 pub struct SessionStore {
     store: Store,
