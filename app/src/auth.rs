@@ -413,6 +413,53 @@ async fn revoke_other_sessions_inner() -> Result<u64, AppError> {
     Ok(ended)
 }
 
+/// Starts a change of the logged-in user's email address: the new address
+/// gets a confirmation link, and the current one stays until it is used.
+#[server(prefix = "/fn", endpoint = "request_email_change")]
+pub async fn request_email_change(email: String, password: String) -> Result<(), AppError> {
+    ssr::with_status(request_email_change_inner(email, password).await)
+}
+
+#[cfg(feature = "ssr")]
+async fn request_email_change_inner(email: String, password: String) -> Result<(), AppError> {
+    let state = ssr::state()?;
+    let user_id = ssr::logged_in_user_id().await?.ok_or(AppError::NotLoggedIn)?;
+    match state
+        .accounts
+        .request_email_change(&user_id, &email, &password, &ssr::client_info(), Channel::Browser)
+        .await
+    {
+        Ok(()) => {
+            leptos_axum::redirect("/account/email?sent=1");
+            Ok(())
+        }
+        Err(error) => Err(match AppError::from(error) {
+            AppError::Invalid {
+                errors, display_name, ..
+            } => AppError::Invalid {
+                errors,
+                email,
+                display_name,
+            },
+            other => other,
+        }),
+    }
+}
+
+/// Spends the link mailed to the new address.
+#[server(prefix = "/fn", endpoint = "confirm_email_change")]
+pub async fn confirm_email_change(token: String) -> Result<(), AppError> {
+    ssr::with_status(confirm_email_change_inner(token).await)
+}
+
+#[cfg(feature = "ssr")]
+async fn confirm_email_change_inner(token: String) -> Result<(), AppError> {
+    let state = ssr::state()?;
+    state.accounts.confirm_email_change(&token, &ssr::client_info()).await?;
+    leptos_axum::redirect("/confirm-email?done=1");
+    Ok(())
+}
+
 /// Deletes the logged-in user's account, confirmed with the password, and
 /// ends this session.
 #[server(prefix = "/fn", endpoint = "delete_account")]
@@ -598,6 +645,9 @@ mod ssr {
             event::PASSWORD_CHANGE_FAILED => format!("Password change refused: wrong current password{via}"),
             event::LOGIN_REVOKED => format!("A login was ended from the sessions list{via}"),
             event::OTHER_LOGINS_REVOKED => format!("Every other login was ended{via}"),
+            event::EMAIL_CHANGE_REQUESTED => format!("Change of email address requested{via}"),
+            event::EMAIL_CHANGE_FAILED => format!("Email change refused: wrong password{via}"),
+            event::EMAIL_CHANGED => "Email address changed".to_owned(),
             other => other.replace('_', " "),
         };
         ActivityView {

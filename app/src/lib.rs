@@ -17,10 +17,10 @@ use leptos_router::{
 };
 
 use pages::{
-    account::AccountPage, account_delete::AccountDeletePage, account_security::AccountSecurityPage,
-    account_sessions::AccountSessionsPage, check_email::CheckEmailPage, forgot_password::ForgotPasswordPage,
-    home::HomePage, login::LoginPage, not_found::NotFoundPage, register::RegisterPage,
-    reset_password::ResetPasswordPage, verify_email::VerifyEmailPage,
+    account::AccountPage, account_delete::AccountDeletePage, account_email::AccountEmailPage,
+    account_security::AccountSecurityPage, account_sessions::AccountSessionsPage, check_email::CheckEmailPage,
+    confirm_email::ConfirmEmailPage, forgot_password::ForgotPasswordPage, home::HomePage, login::LoginPage,
+    not_found::NotFoundPage, register::RegisterPage, reset_password::ResetPasswordPage, verify_email::VerifyEmailPage,
 };
 
 /// Renders the HTML document around the app, on the server only.
@@ -100,6 +100,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/account/security") view=AccountSecurityPage ssr=SsrMode::Async/>
                     <Route path=path!("/account/sessions") view=AccountSessionsPage ssr=SsrMode::Async/>
                     <Route path=path!("/account/delete") view=AccountDeletePage ssr=SsrMode::Async/>
+                    <Route path=path!("/account/email") view=AccountEmailPage ssr=SsrMode::Async/>
+                    <Route path=path!("/confirm-email") view=ConfirmEmailPage ssr=SsrMode::Async/>
                     <Route path=path!("/forgot-password") view=ForgotPasswordPage ssr=SsrMode::Async/>
                     <Route path=path!("/reset-password") view=ResetPasswordPage ssr=SsrMode::Async/>
                 </Routes>

@@ -54,6 +54,7 @@ pub enum AccountError {
 }
 
 mod deletion;
+mod email_change;
 mod logins;
 mod passwords;
 

@@ -143,6 +143,90 @@ pub fn new_device(to: &str, display_name: &str, device: &str, when: &str, ip: &s
     }
 }
 
+/// Mail to a new address with the link that confirms an email change.
+pub fn email_change(to: &str, display_name: &str, link: &str, valid_hours: u64) -> Mail {
+    let text = format!(
+        "Hello {display_name},\n\n\
+         To use this address for your account from now on, open the link below:\n\n\
+         {link}\n\n\
+         The link works once and expires in {valid_hours} hours. Until then your \
+         account keeps its current address. If you did not ask for this, ignore this message.\n"
+    );
+    let html = format!(
+        "<p>Hello {name},</p>\
+         <p>To use this address for your account from now on, open this link:</p>\
+         <p><a href=\"{href}\">Confirm my new address</a></p>\
+         <p>Or paste this link into your browser: {href}</p>\
+         <p>The link works once and expires in {valid_hours} hours. Until then your \
+         account keeps its current address. If you did not ask for this, ignore this message.</p>",
+        name = escape_html(display_name),
+        href = escape_html(link),
+    );
+    Mail {
+        to: to.to_owned(),
+        subject: "Confirm your new email address".to_owned(),
+        text,
+        html,
+    }
+}
+
+/// Notice to the current address that a change to another one was asked
+/// for or made.
+pub fn email_change_notice(to: &str, display_name: &str, new_email: &str, done: bool, forgot_link: &str) -> Mail {
+    let what = if done {
+        "now uses the address {new}. Messages about it go there from now on."
+    } else {
+        "is about to move to the address {new}. This address stays in use until the new one is confirmed."
+    };
+    let text = format!(
+        "Hello {display_name},\n\nYour account {}\n\n\
+         If this was not you, choose a new password at once: {forgot_link}\n",
+        what.replace("{new}", new_email)
+    );
+    let html = format!(
+        "<p>Hello {name},</p><p>Your account {}</p>\
+         <p>If this was not you, <a href=\"{href}\">choose a new password</a> at once.</p>",
+        what.replace("{new}", &escape_html(new_email)),
+        name = escape_html(display_name),
+        href = escape_html(forgot_link),
+    );
+    Mail {
+        to: to.to_owned(),
+        subject: if done {
+            "Your email address was changed".to_owned()
+        } else {
+            "Your email address is about to change".to_owned()
+        },
+        text,
+        html,
+    }
+}
+
+/// Mail to an address that another account asked to move to, which it
+/// cannot because the address has an account already. The requester sees
+/// the usual answer, so only this mailbox learns of it.
+pub fn address_in_use(to: &str, login_link: &str) -> Mail {
+    let text = format!(
+        "Hello,\n\n\
+         Someone asked to move another account to this email address, but this \
+         address already has an account, so nothing changed.\n\n\
+         To sign in to your account, open {login_link}\n"
+    );
+    let html = format!(
+        "<p>Hello,</p>\
+         <p>Someone asked to move another account to this email address, but this \
+         address already has an account, so nothing changed.</p>\
+         <p><a href=\"{href}\">Sign in</a></p>",
+        href = escape_html(login_link),
+    );
+    Mail {
+        to: to.to_owned(),
+        subject: "This address already has an account".to_owned(),
+        text,
+        html,
+    }
+}
+
 /// How a password came to be replaced, for the notice that follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasswordReplaced {

@@ -44,6 +44,11 @@ async fn delete_expired(accounts: &Accounts, keys: &KeyRing) {
         Ok(count) => tracing::debug!(count, "expired verification tokens deleted"),
         Err(error) => tracing::warn!(%error, "deleting expired verification tokens failed"),
     }
+    match accounts.store().delete_expired_email_change_tokens(now).await {
+        Ok(0) => {}
+        Ok(count) => tracing::debug!(count, "expired email change tokens deleted"),
+        Err(error) => tracing::warn!(%error, "deleting expired email change tokens failed"),
+    }
     match accounts.store().delete_expired_password_reset_tokens(now).await {
         Ok(0) => {}
         Ok(count) => tracing::debug!(count, "expired password reset tokens deleted"),

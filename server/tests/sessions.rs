@@ -225,7 +225,10 @@ async fn new_device_is_reported_once() {
     // Devices are recorded after the response.
     let started = std::time::Instant::now();
     while server.count("SELECT COUNT(*) FROM known_devices").await == 0 {
-        assert!(started.elapsed() < std::time::Duration::from_secs(10), "first device not recorded");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "first device not recorded"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 
@@ -315,7 +318,10 @@ async fn remember_me_chooses_the_cookie_lifetime() {
     assert_eq!(account.status(), StatusCode::OK);
     let renewed = account.headers()[header::SET_COOKIE].to_str().unwrap();
     let max_age = cookie_max_age(renewed).expect("still persistent");
-    assert!((month - 10..=month).contains(&max_age), "counts down from login: {max_age}");
+    assert!(
+        (month - 10..=month).contains(&max_age),
+        "counts down from login: {max_age}"
+    );
 
     // Past SESSION_MAX_LIFETIME only the remembered login is left.
     tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
@@ -330,7 +336,14 @@ async fn housekeeping_keeps_api_logins_past_the_browser_lifetime() {
     tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
 
     let now = time::OffsetDateTime::now_utc();
-    server.services.app.accounts.sessions().delete_expired(now).await.unwrap();
+    server
+        .services
+        .app
+        .accounts
+        .sessions()
+        .delete_expired(now)
+        .await
+        .unwrap();
     assert_eq!(
         me_status(&server, api["access_token"].as_str().unwrap()).await,
         StatusCode::OK,

@@ -84,6 +84,7 @@ fn AccountDetails(
         <section class="card">
             <h2>"Security"</h2>
             <p><a href="/account/security">"Change your password"</a></p>
+            <p><a href="/account/email">"Change your email address"</a></p>
             <p><a href="/account/sessions">"See where you are logged in"</a></p>
             <p><a href="/account/delete">"Delete your account"</a></p>
         </section>

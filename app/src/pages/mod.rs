@@ -1,8 +1,10 @@
 pub mod account;
 pub mod account_delete;
+pub mod account_email;
 pub mod account_security;
 pub mod account_sessions;
 pub mod check_email;
+pub mod confirm_email;
 pub mod forgot_password;
 pub mod home;
 pub mod login;

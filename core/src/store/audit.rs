@@ -28,6 +28,10 @@ pub mod event {
     pub const ACCOUNT_DELETED: &str = "account_deleted";
     /// An account deletion was refused because the password was wrong.
     pub const ACCOUNT_DELETION_FAILED: &str = "account_deletion_failed";
+    pub const EMAIL_CHANGE_REQUESTED: &str = "email_change_requested";
+    /// An email change was refused because the password was wrong.
+    pub const EMAIL_CHANGE_FAILED: &str = "email_change_failed";
+    pub const EMAIL_CHANGED: &str = "email_changed";
 }
 
 /// A stored security event, as the account page lists it.

@@ -6,6 +6,7 @@ mod api_sessions;
 mod audit;
 mod contacts;
 mod devices;
+mod email_changes;
 mod keys;
 mod password_resets;
 mod roles;
@@ -29,6 +30,7 @@ pub use api_sessions::{family_key, FamilyLifetimes, NewApiSession, Rotation};
 pub use audit::{event, AuditEvent, EventContext};
 pub use contacts::Contact;
 pub use devices::DeviceSeen;
+pub use email_changes::EmailChange;
 pub use keys::SigningKeyRow;
 pub use password_resets::ResetTokenState;
 pub use sessions::{

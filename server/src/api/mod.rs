@@ -5,6 +5,7 @@ mod account;
 mod admin;
 mod auth;
 mod contacts;
+mod email;
 pub mod error;
 mod extract;
 mod password;
@@ -47,6 +48,7 @@ pub struct ApiState {
         auth::register, auth::verify_email, auth::login, auth::refresh, auth::logout, auth::me,
         password::forgot, password::reset, password::change,
         sessions::list, sessions::revoke, sessions::revoke_others, account::delete,
+        email::change, email::confirm,
         contacts::list, contacts::create, admin::set_roles,
     ),
     modifiers(&BearerScheme),
@@ -169,6 +171,8 @@ pub fn router(state: ApiState, allowed_origins: &[String]) -> Router {
         .route("/auth/sessions/{id}", delete(sessions::revoke))
         .route("/auth/sessions/revoke-others", post(sessions::revoke_others))
         .route("/auth/account/delete", post(account::delete))
+        .route("/auth/email/change", post(email::change))
+        .route("/auth/email/confirm", post(email::confirm))
         .route("/contacts", get(contacts::list).post(contacts::create))
         .route("/admin/users/{id}/roles", put(admin::set_roles))
         .route("/openapi.json", get(openapi_json))

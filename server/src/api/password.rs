@@ -21,6 +21,7 @@ pub struct ForgotPasswordRequest {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AcceptedBody {
+    /// Text for people.
     pub message: String,
 }
 

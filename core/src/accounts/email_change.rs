@@ -1,0 +1,128 @@
+//! Changing the email address of an account: a link to the new address
+//! confirms it, and the old address stays in use until then.
+
+use time::OffsetDateTime;
+
+use super::{passwords::PasswordConfirmation, AccountError, Accounts, Channel};
+use crate::{
+    emails,
+    session::ClientInfo,
+    store::{event, EmailChange, User, UserId},
+    throttle::Action,
+    token::{SecretToken, TokenHash},
+    validate::{self, field, FieldErrors},
+};
+
+fn invalid(field_name: &str, message: &str) -> AccountError {
+    let mut errors = FieldErrors::new();
+    errors.insert(field_name, message);
+    AccountError::Invalid(errors)
+}
+
+impl Accounts {
+    /// Starts a change of the logged-in user's address to `new_email`,
+    /// confirmed with the password. The new address gets a link and the
+    /// current one a notice.
+    ///
+    /// When the new address belongs to another account, the response is the
+    /// same and that address gets a notice instead, so the request does not
+    /// reveal which addresses have accounts.
+    pub async fn request_email_change(
+        &self,
+        user_id: &UserId,
+        new_email: &str,
+        password: &str,
+        client: &ClientInfo,
+        channel: Channel,
+    ) -> Result<(), AccountError> {
+        let new_email = validate::normalize_email(new_email).map_err(|message| invalid(field::EMAIL, &message))?;
+        let confirmation = PasswordConfirmation {
+            field_name: field::PASSWORD,
+            wrong: "The password is wrong.",
+            failure_event: event::EMAIL_CHANGE_FAILED,
+        };
+        let user = self
+            .confirm_password(user_id, password, confirmation, client, channel)
+            .await?
+            .user;
+        if new_email == user.email {
+            return Err(invalid(field::EMAIL, "This is already the address of your account."));
+        }
+        self.throttle
+            .check_ip(Action::VerificationMail, client.ip.as_deref())
+            .await?;
+        self.throttle.check_verification_mail(&new_email).await?;
+
+        self.record(Some(user_id), event::EMAIL_CHANGE_REQUESTED, client, channel.as_str())
+            .await?;
+        tracing::info!(user.id = %user_id, "email change requested");
+        // Mail goes out after the response, so that a taken address and a
+        // free one take the same time to respond.
+        let accounts = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = accounts.send_email_change(&user, &new_email).await {
+                tracing::error!(user.id = %user.id, %error, "email change link not sent");
+            }
+        });
+        Ok(())
+    }
+
+    async fn send_email_change(&self, user: &User, new_email: &str) -> Result<(), AccountError> {
+        if self.store.find_credentials_by_email(new_email).await?.is_some() {
+            let mail = emails::address_in_use(new_email, self.link("login", &[]).as_str());
+            self.deliver(mail, &user.id).await;
+            return Ok(());
+        }
+
+        let now = OffsetDateTime::now_utc();
+        let token = SecretToken::generate();
+        let expires_at = now + self.settings.verification_ttl;
+        self.store
+            .replace_email_change_token(&user.id, new_email, &token.hash(), now, expires_at)
+            .await?;
+        let link = self.link("confirm-email", &[("token", token.expose())]);
+        let hours = self.settings.verification_ttl.as_secs().div_ceil(3_600);
+        self.deliver(
+            emails::email_change(new_email, &user.display_name, link.as_str(), hours),
+            &user.id,
+        )
+        .await;
+        let forgot = self.link("forgot-password", &[]);
+        self.deliver(
+            emails::email_change_notice(&user.email, &user.display_name, new_email, false, forgot.as_str()),
+            &user.id,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Spends an email change link: the account takes the new, verified
+    /// address, and the old address gets a notice.
+    pub async fn confirm_email_change(&self, token: &str, client: &ClientInfo) -> Result<User, AccountError> {
+        let now = OffsetDateTime::now_utc();
+        let (user_id, old_email, new_email) = match self.store.complete_email_change(&TokenHash::of(token), now).await?
+        {
+            EmailChange::Done {
+                user_id,
+                old_email,
+                new_email,
+            } => (user_id, old_email, new_email),
+            EmailChange::Expired => return Err(AccountError::TokenExpired),
+            EmailChange::AlreadyUsed => return Err(AccountError::TokenUsed),
+            EmailChange::AddressTaken | EmailChange::Unknown => return Err(AccountError::TokenInvalid),
+        };
+
+        // Waits and budgets keyed by the old address no longer apply.
+        self.throttle.login_succeeded(&old_email).await;
+        self.record(Some(&user_id), event::EMAIL_CHANGED, client, "").await?;
+        tracing::info!(user.id = %user_id, "email address changed");
+        let user = self.store.find_user(&user_id).await?.ok_or(AccountError::NotFound)?;
+
+        let forgot = self.link("forgot-password", &[]);
+        let notice = emails::email_change_notice(&old_email, &user.display_name, &new_email, true, forgot.as_str());
+        let accounts = self.clone();
+        let notified = user_id.clone();
+        tokio::spawn(async move { accounts.deliver(notice, &notified).await });
+        Ok(user)
+    }
+}

@@ -1,0 +1,138 @@
+//! Pending changes of a user's email address.
+
+use time::OffsetDateTime;
+
+use super::{unix_seconds, Store, StoreError, UserId};
+use crate::token::TokenHash;
+
+/// Outcome of presenting an email change token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailChange {
+    /// The address changed; `old_email` was the previous one.
+    Done {
+        user_id: UserId,
+        old_email: String,
+        new_email: String,
+    },
+    /// Another account took the new address meanwhile.
+    AddressTaken,
+    Expired,
+    AlreadyUsed,
+    Unknown,
+}
+
+impl Store {
+    /// Stores a pending change to `new_email`, replacing the user's unused
+    /// earlier ones so that only the newest link works.
+    pub async fn replace_email_change_token(
+        &self,
+        user_id: &UserId,
+        new_email: &str,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM email_change_tokens WHERE user_id = ? AND used_at IS NULL")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO email_change_tokens (token_hash, user_id, new_email, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(hash.as_bytes())
+        .bind(user_id.as_str())
+        .bind(new_email)
+        .bind(unix_seconds(now))
+        .bind(unix_seconds(expires_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Spends an email change token and sets the new, now verified,
+    /// address in one transaction. The unique index on `users.email`
+    /// decides a race with a registration of the same address.
+    pub async fn complete_email_change(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<EmailChange, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let spent: Option<(String, String)> = sqlx::query_as(
+            "UPDATE email_change_tokens SET used_at = ?
+             WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?
+             RETURNING user_id, new_email",
+        )
+        .bind(unix_seconds(now))
+        .bind(hash.as_bytes())
+        .bind(unix_seconds(now))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((user_id, new_email)) = spent else {
+            tx.rollback().await?;
+            return self.classify_email_change_token(hash).await;
+        };
+
+        let old_email: Option<String> = sqlx::query_scalar("SELECT email FROM users WHERE id = ?")
+            .bind(&user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(old_email) = old_email else {
+            tx.rollback().await?;
+            return Ok(EmailChange::Unknown);
+        };
+        let updated = sqlx::query("UPDATE users SET email = ?, email_verified_at = ?, updated_at = ? WHERE id = ?")
+            .bind(&new_email)
+            .bind(unix_seconds(now))
+            .bind(unix_seconds(now))
+            .bind(&user_id)
+            .execute(&mut *tx)
+            .await;
+        match updated {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                tx.rollback().await?;
+                return Ok(EmailChange::AddressTaken);
+            }
+            Err(error) => return Err(error.into()),
+        }
+        sqlx::query("DELETE FROM email_change_tokens WHERE user_id = ? AND used_at IS NULL")
+            .bind(&user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+
+        let user_id = UserId(user_id);
+        self.forget_user(&user_id);
+        Ok(EmailChange::Done {
+            user_id,
+            old_email,
+            new_email,
+        })
+    }
+
+    async fn classify_email_change_token(&self, hash: &TokenHash) -> Result<EmailChange, StoreError> {
+        let row: Option<(Option<i64>,)> =
+            sqlx::query_as("SELECT used_at FROM email_change_tokens WHERE token_hash = ?")
+                .bind(hash.as_bytes())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match row {
+            None => EmailChange::Unknown,
+            Some((Some(_),)) => EmailChange::AlreadyUsed,
+            Some((None,)) => EmailChange::Expired,
+        })
+    }
+
+    /// Deletes email change tokens that expired before `cutoff`.
+    pub async fn delete_expired_email_change_tokens(&self, cutoff: OffsetDateTime) -> Result<u64, StoreError> {
+        let result = sqlx::query("DELETE FROM email_change_tokens WHERE expires_at < ?")
+            .bind(unix_seconds(cutoff))
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected())
+    }
+}
