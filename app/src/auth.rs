@@ -261,22 +261,13 @@ pub async fn request_password_reset(email: String) -> Result<(), AppError> {
 #[cfg(feature = "ssr")]
 async fn request_password_reset_inner(email: String) -> Result<(), AppError> {
     let state = ssr::state()?;
-    match state.accounts.request_password_reset(&email, &ssr::client_info()).await {
-        Ok(()) => {
-            leptos_axum::redirect("/forgot-password?sent=1");
-            Ok(())
-        }
-        Err(error) => Err(match AppError::from(error) {
-            AppError::Invalid {
-                errors, display_name, ..
-            } => AppError::Invalid {
-                errors,
-                email,
-                display_name,
-            },
-            other => other,
-        }),
-    }
+    state
+        .accounts
+        .request_password_reset(&email, &ssr::client_info())
+        .await
+        .map_err(|error| ssr::echo_email(error, email))?;
+    leptos_axum::redirect("/forgot-password?sent=1");
+    Ok(())
 }
 
 /// Checks a reset link without spending it, so that the page can report a
@@ -424,26 +415,13 @@ pub async fn request_email_change(email: String, password: String) -> Result<(),
 async fn request_email_change_inner(email: String, password: String) -> Result<(), AppError> {
     let state = ssr::state()?;
     let user_id = ssr::logged_in_user_id().await?.ok_or(AppError::NotLoggedIn)?;
-    match state
+    state
         .accounts
         .request_email_change(&user_id, &email, &password, &ssr::client_info(), Channel::Browser)
         .await
-    {
-        Ok(()) => {
-            leptos_axum::redirect("/account/email?sent=1");
-            Ok(())
-        }
-        Err(error) => Err(match AppError::from(error) {
-            AppError::Invalid {
-                errors, display_name, ..
-            } => AppError::Invalid {
-                errors,
-                email,
-                display_name,
-            },
-            other => other,
-        }),
-    }
+        .map_err(|error| ssr::echo_email(error, email))?;
+    leptos_axum::redirect("/account/email?sent=1");
+    Ok(())
 }
 
 /// Spends the link mailed to the new address.
@@ -578,6 +556,21 @@ mod ssr {
             signed_in: minute_utc(login.signed_in_at),
             last_active: minute_utc(login.last_active_at),
             current: login.current,
+        }
+    }
+
+    /// Maps an account error, putting the submitted email back into a
+    /// field error so that a form without JavaScript is filled again.
+    pub fn echo_email(error: latchkey_core::accounts::AccountError, email: String) -> AppError {
+        match AppError::from(error) {
+            AppError::Invalid {
+                errors, display_name, ..
+            } => AppError::Invalid {
+                errors,
+                email,
+                display_name,
+            },
+            other => other,
         }
     }
 
