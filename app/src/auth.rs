@@ -517,7 +517,7 @@ mod ssr {
             | AppError::ResetLinkUsed
             | AppError::ResetLinkInvalid => StatusCode::BAD_REQUEST,
             AppError::InvalidCredentials | AppError::NotLoggedIn => StatusCode::UNAUTHORIZED,
-            AppError::EmailNotVerified { .. } => StatusCode::FORBIDDEN,
+            AppError::EmailNotVerified { .. } | AppError::LoginLocked => StatusCode::FORBIDDEN,
             AppError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal | AppError::ServerFn(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -628,6 +628,7 @@ mod ssr {
             event::LOGIN_SUCCEEDED => format!("Logged in{via}"),
             event::LOGIN_FAILED => format!("Failed login{via}"),
             event::LOGIN_THROTTLED => "Failed logins: further attempts must wait".to_owned(),
+            event::LOGIN_LOCKED => "Too many failed logins: locked until the password is reset".to_owned(),
             event::LOGOUT => format!("Logged out{via}"),
             event::REFRESH_TOKEN_REUSED => "A used refresh token came back; that login was ended".to_owned(),
             event::EMAIL_VERIFIED => "Email address verified".to_owned(),

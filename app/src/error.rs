@@ -35,6 +35,8 @@ pub enum AppError {
     TooManyAttempts {
         retry_after_seconds: u64,
     },
+    /// Locked after too many failed logins, until a password reset.
+    LoginLocked,
     /// Details are withheld on purpose; the server logs them.
     Internal,
     /// The request did not reach the function (network, decoding).
@@ -83,6 +85,9 @@ impl std::fmt::Display for AppError {
                     wait_text(*retry_after_seconds)
                 );
             }
+            Self::LoginLocked => {
+                "Too many failed logins on this account. Reset your password with the link below to unlock it."
+            }
             Self::Internal => "Something went wrong on our side. Please try again in a moment.",
             Self::ServerFn(_) => "The server could not be reached or did not understand the request. Please try again.",
         };
@@ -124,6 +129,7 @@ impl From<latchkey_core::accounts::AccountError> for AppError {
             AccountError::ResetLinkUsed => Self::ResetLinkUsed,
             AccountError::ResetLinkInvalid => Self::ResetLinkInvalid,
             AccountError::NotFound => Self::NotLoggedIn,
+            AccountError::LoginLocked => Self::LoginLocked,
             AccountError::TooManyAttempts(limit) => Self::TooManyAttempts {
                 retry_after_seconds: latchkey_core::throttle::retry_after_seconds(limit.retry_after),
             },

@@ -15,7 +15,7 @@ use crate::{
     password_rules::{normalize_password, PasswordRules},
     session::ClientInfo,
     store::{event, AuditEvent, DeviceSeen, NewUser, SessionStore, Store, StoreError, TokenState, User, UserId},
-    throttle::{Action, Throttle, TooManyAttempts},
+    throttle::{Action, AfterFailure, LoginBlocked, Throttle, TooManyAttempts},
     timestamps::minute_utc,
     token::{SecretToken, TokenHash},
     validate::{self, field, FieldErrors},
@@ -47,6 +47,9 @@ pub enum AccountError {
     NotFound,
     #[error(transparent)]
     TooManyAttempts(#[from] TooManyAttempts),
+    /// Too many consecutive failed logins: only a password reset unlocks.
+    #[error("the account is locked after too many failed logins")]
+    LoginLocked,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -59,6 +62,15 @@ mod logins;
 mod passwords;
 
 pub use logins::{login_id, Login, LoginKind};
+
+impl From<LoginBlocked> for AccountError {
+    fn from(blocked: LoginBlocked) -> Self {
+        match blocked {
+            LoginBlocked::Wait(limit) => Self::TooManyAttempts(limit),
+            LoginBlocked::Locked => Self::LoginLocked,
+        }
+    }
+}
 
 /// Message for a password found in the blocklist.
 const COMMON_PASSWORD: &str = "This password is one of the most common ones and easy to guess. Choose another.";
@@ -376,9 +388,9 @@ impl Accounts {
             tracing::info!(client.ip = ?client.ip, channel = channel.as_str(), "login rejected: client address over its rate limit");
             return Err(limit.into());
         }
-        if let Err(limit) = self.throttle.check_login_wait(account_key).await {
-            tracing::info!(client.ip = ?client.ip, channel = channel.as_str(), "login rejected: account must wait after failed logins");
-            return Err(limit.into());
+        if let Err(blocked) = self.throttle.check_login_wait(account_key).await {
+            tracing::info!(client.ip = ?client.ip, channel = channel.as_str(), %blocked, "login rejected");
+            return Err(blocked.into());
         }
 
         let credentials = match &normalized {
@@ -395,14 +407,10 @@ impl Accounts {
         let needs_rehash = match verification {
             Verification::Match { needs_rehash } => needs_rehash,
             Verification::Mismatch => {
-                let wait = self.throttle.login_failed(account_key).await;
+                let outcome = self.throttle.login_failed(account_key).await;
                 self.record(user_id, event::LOGIN_FAILED, client, channel.as_str())
                     .await?;
-                if let Some(wait) = wait {
-                    let detail = format!("{}; next attempt allowed in {} s", channel.as_str(), wait.as_secs());
-                    self.record(user_id, event::LOGIN_THROTTLED, client, &detail).await?;
-                    tracing::warn!(user.id = ?user_id.map(UserId::as_str), "failed logins; account attempts slowed");
-                }
+                self.record_failure_outcome(user_id, outcome, client, channel).await?;
                 return Err(AccountError::InvalidCredentials);
             }
         };
@@ -457,6 +465,30 @@ impl Accounts {
                 Err(error) => tracing::warn!(user.id = %user.id, %error, "recording the login device failed"),
             }
         });
+    }
+
+    /// Stores the wait or lock that a failed password check led to.
+    async fn record_failure_outcome(
+        &self,
+        user_id: Option<&UserId>,
+        outcome: AfterFailure,
+        client: &ClientInfo,
+        channel: Channel,
+    ) -> Result<(), AccountError> {
+        match outcome {
+            AfterFailure::Nothing => {}
+            AfterFailure::Wait(wait) => {
+                let detail = format!("{}; next attempt allowed in {} s", channel.as_str(), wait.as_secs());
+                self.record(user_id, event::LOGIN_THROTTLED, client, &detail).await?;
+                tracing::warn!(user.id = ?user_id.map(UserId::as_str), "failed logins; account attempts slowed");
+            }
+            AfterFailure::Locked => {
+                self.record(user_id, event::LOGIN_LOCKED, client, channel.as_str())
+                    .await?;
+                tracing::warn!(user.id = ?user_id.map(UserId::as_str), "failed logins; account locked until a password reset");
+            }
+        }
+        Ok(())
     }
 
     /// Returns the user's most recent security events, newest first.

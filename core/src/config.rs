@@ -273,6 +273,7 @@ fn parse_limits(get: &impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigE
         login_backoff: Backoff {
             free_failures: parse_number(get, "LOGIN_FAILURES_BEFORE_WAIT", backoff.free_failures, 1..=100)?,
             max_wait: parse_duration(get, "LOGIN_MAX_WAIT", "15m")?,
+            lock_after: parse_number(get, "LOGIN_FAILURES_BEFORE_LOCK", backoff.lock_after, 10..=100)?,
             ..backoff
         },
         register_per_ip: rate("REGISTER_RATE_PER_IP", defaults.register_per_ip)?,

@@ -73,6 +73,30 @@ pub struct Backoff {
     pub max_wait: Duration,
     /// A count left alone this long starts again from zero.
     pub forget_after: Duration,
+    /// Consecutive failures that lock the account until a password reset
+    /// (or a success) clears them, however long ago they were. NIST SP
+    /// 800-63B allows at most 100.
+    pub lock_after: u32,
+}
+
+/// What a failed login leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Still within the free failures.
+    Nothing,
+    /// The next attempt must wait this long.
+    Wait(Duration),
+    /// The account is locked until its password is reset.
+    Locked,
+}
+
+/// Why a login may not be tried now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LoginBlocked {
+    #[error(transparent)]
+    Wait(#[from] TooManyAttempts),
+    #[error("too many failed logins; the account is locked until its password is reset")]
+    Locked,
 }
 
 impl Backoff {
@@ -111,6 +135,7 @@ impl Default for Limits {
                 first_wait: Duration::from_secs(1),
                 max_wait: Duration::from_secs(15 * 60),
                 forget_after: Duration::from_secs(24 * 3600),
+                lock_after: 100,
             },
             register_per_ip: Rate {
                 count: 10,
@@ -166,7 +191,9 @@ pub trait LimitStore: Send + Sync + fmt::Debug {
     /// budget is empty, in which case nothing is spent.
     async fn take(&self, key: &str, rate: Rate, now_ms: u64) -> Result<Option<Duration>, LimitStoreError>;
 
-    /// Returns how long `key` must still wait after its recent failures.
+    /// Returns how long `key` must still wait after its recent failures;
+    /// [`Duration::MAX`] when its failures reached `lock_after`, which only
+    /// clearing them ends.
     async fn failure_wait(&self, key: &str, now_ms: u64) -> Result<Option<Duration>, LimitStoreError>;
 
     /// Counts a failure and returns the number of consecutive failures.
@@ -221,7 +248,10 @@ impl LimitStore for MemoryLimitStore {
         Ok(failures
             .get(key)
             .filter(|failures| failures.retry_at_ms > now_ms)
-            .map(|failures| Duration::from_millis(failures.retry_at_ms - now_ms)))
+            .map(|failures| match failures.retry_at_ms {
+                u64::MAX => Duration::MAX,
+                retry_at_ms => Duration::from_millis(retry_at_ms - now_ms),
+            }))
     }
 
     async fn record_failure(&self, key: &str, backoff: Backoff, now_ms: u64) -> Result<u32, LimitStoreError> {
@@ -233,13 +263,18 @@ impl LimitStore for MemoryLimitStore {
             .map_or(0, |failures| failures.count);
 
         let count = previous.saturating_add(1);
+        let locked = count >= backoff.lock_after;
         all.insert(
             key.to_owned(),
             Failures {
                 count,
                 last_ms: now_ms,
-                retry_at_ms: now_ms.saturating_add(millis(backoff.wait_after(count))),
-                forget_after_ms,
+                retry_at_ms: if locked {
+                    u64::MAX
+                } else {
+                    now_ms.saturating_add(millis(backoff.wait_after(count)))
+                },
+                forget_after_ms: if locked { u64::MAX } else { forget_after_ms },
             },
         );
         Ok(count)
@@ -341,11 +376,13 @@ impl Throttle {
         self.take(&key, self.limits.password_reset_per_email).await
     }
 
-    /// Fails while the account must wait after failed logins. Unknown
-    /// emails are counted the same way, so waits reveal nothing.
-    pub async fn check_login_wait(&self, email: &str) -> Result<(), TooManyAttempts> {
+    /// Fails while the account must wait after failed logins, or is
+    /// locked. Unknown emails are counted the same way, so waits and locks
+    /// reveal nothing.
+    pub async fn check_login_wait(&self, email: &str) -> Result<(), LoginBlocked> {
         match self.store.failure_wait(&login_key(email), now_ms()).await {
-            Ok(Some(retry_after)) => Err(TooManyAttempts { retry_after }),
+            Ok(Some(Duration::MAX)) => Err(LoginBlocked::Locked),
+            Ok(Some(retry_after)) => Err(LoginBlocked::Wait(TooManyAttempts { retry_after })),
             Ok(None) => Ok(()),
             Err(error) => {
                 tracing::error!(%error, "login wait check skipped");
@@ -354,14 +391,18 @@ impl Throttle {
         }
     }
 
-    /// Counts a failed login. Returns the wait it imposes, if any.
-    pub async fn login_failed(&self, email: &str) -> Option<Duration> {
+    /// Counts a failed login and returns what it leads to.
+    pub async fn login_failed(&self, email: &str) -> AfterFailure {
         let backoff = self.limits.login_backoff;
         match self.store.record_failure(&login_key(email), backoff, now_ms()).await {
-            Ok(count) => Some(backoff.wait_after(count)).filter(|wait| !wait.is_zero()),
+            Ok(count) if count >= backoff.lock_after => AfterFailure::Locked,
+            Ok(count) => match backoff.wait_after(count) {
+                Duration::ZERO => AfterFailure::Nothing,
+                wait => AfterFailure::Wait(wait),
+            },
             Err(error) => {
                 tracing::error!(%error, "failed login not counted");
-                None
+                AfterFailure::Nothing
             }
         }
     }
@@ -481,6 +522,7 @@ mod tests {
 
     const BACKOFF: Backoff = Backoff {
         free_failures: 2,
+        lock_after: 6,
         first_wait: Duration::from_secs(1),
         max_wait: Duration::from_secs(8),
         forget_after: Duration::from_secs(3600),
@@ -518,6 +560,41 @@ mod tests {
 
         store.purge(later * 3).await.unwrap();
         assert!(store.failures.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn lock_lasts_until_cleared() {
+        let throttle = Throttle::in_memory(Limits {
+            login_backoff: BACKOFF,
+            ..Limits::default()
+        });
+        let mut outcomes = Vec::new();
+        for _ in 0..BACKOFF.lock_after {
+            outcomes.push(throttle.login_failed("ann@example.com").await);
+        }
+        assert_eq!(outcomes[0], AfterFailure::Nothing);
+        assert!(matches!(outcomes[2], AfterFailure::Wait(_)));
+        assert_eq!(outcomes.last(), Some(&AfterFailure::Locked));
+        assert_eq!(
+            throttle.check_login_wait("ann@example.com").await,
+            Err(LoginBlocked::Locked)
+        );
+
+        // Neither time nor housekeeping ends the lock.
+        let store = MemoryLimitStore::default();
+        for _ in 0..BACKOFF.lock_after {
+            store.record_failure("a", BACKOFF, 0).await.unwrap();
+        }
+        let much_later = millis(BACKOFF.forget_after) * 10;
+        store.purge(much_later).await.unwrap();
+        assert_eq!(store.failure_wait("a", much_later).await.unwrap(), Some(Duration::MAX));
+        assert_eq!(
+            store.record_failure("a", BACKOFF, much_later).await.unwrap(),
+            BACKOFF.lock_after + 1
+        );
+
+        throttle.login_succeeded("ann@example.com").await;
+        assert_eq!(throttle.check_login_wait("ann@example.com").await, Ok(()));
     }
 
     #[tokio::test]

@@ -295,3 +295,58 @@ async fn refresh_limit_leaves_the_token_unspent() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consecutive_failures_lock_until_a_reset() {
+    let server = TestServer::start_with(&[("LOGIN_FAILURES_BEFORE_LOCK", "10"), ("LOGIN_MAX_WAIT", "1s")]).await;
+    let email = "ann@example.com";
+    server.verified_login(email).await;
+
+    // Nine failures run up in the throttle, the tenth over HTTP.
+    let throttle = server.services.app.accounts.throttle();
+    for _ in 0..9 {
+        throttle.login_failed(email).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let (status, _, _) = api_login_from(&server, email, "wrong password", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM audit_events WHERE kind = 'login_locked'")
+            .await,
+        1
+    );
+
+    // The right password does not help, however long the owner waits.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let (status, _, body) = api_login_from(&server, email, PASSWORD, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"], "account_locked");
+    let browser = server.log_in(email, PASSWORD, None).await;
+    assert_eq!(browser.error(), Some(app::error::AppError::LoginLocked));
+
+    server
+        .api_post("/api/auth/password/forgot", json!({"email": email}))
+        .await;
+    let started = std::time::Instant::now();
+    let token = loop {
+        let reset_mail = common::mail::read_outbox(&server.outbox)
+            .into_iter()
+            .find(|mail| mail.subject == "Reset your password");
+        if let Some(mail) = reset_mail {
+            break mail.token().unwrap();
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no reset mail");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let new_password = "tangerine lantern orbit";
+    let (status, _) = server
+        .api_post(
+            "/api/auth/password/reset",
+            json!({"token": token, "password": new_password}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, _) = api_login_from(&server, email, new_password, None).await;
+    assert_eq!(status, StatusCode::OK);
+}

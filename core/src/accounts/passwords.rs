@@ -59,8 +59,10 @@ impl Accounts {
             .ok_or(AccountError::NotFound)?;
 
         if self.verify_password(password, Some(&credentials.password_hash)).await? == Verification::Mismatch {
-            self.throttle.login_failed(&user.email).await;
+            let outcome = self.throttle.login_failed(&user.email).await;
             self.record(Some(user_id), confirmation.failure_event, client, channel.as_str())
+                .await?;
+            self.record_failure_outcome(Some(user_id), outcome, client, channel)
                 .await?;
             return Err(invalid(confirmation.field_name, confirmation.wrong));
         }

@@ -8,6 +8,8 @@ pub mod event {
     pub const LOGIN_FAILED: &str = "login_failed";
     /// Failed logins made the account wait before its next attempt.
     pub const LOGIN_THROTTLED: &str = "login_throttled";
+    /// Consecutive failed logins reached the cap: only a reset unlocks.
+    pub const LOGIN_LOCKED: &str = "login_locked";
     pub const LOGOUT: &str = "logout";
     pub const REFRESH_TOKEN_REUSED: &str = "refresh_token_reused";
     pub const EMAIL_VERIFIED: &str = "email_verified";

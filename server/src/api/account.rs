@@ -29,6 +29,7 @@ pub struct DeleteAccountRequest {
         (status = 204, description = "The account is deleted"),
         (status = 400, description = "Wrong password or malformed input", body = ErrorBody),
         (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
+        (status = 403, description = "`account_locked`: too many wrong passwords; a password reset unlocks", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 429, description = "`too_many_requests`: the account must wait after wrong passwords", body = ErrorBody,

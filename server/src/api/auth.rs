@@ -174,7 +174,7 @@ pub struct TokenResponse {
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 400, description = "`invalid_scope` or malformed input", body = ErrorBody),
         (status = 401, description = "`invalid_credentials`: wrong email or password", body = ErrorBody),
-        (status = 403, description = "`email_not_verified`", body = ErrorBody),
+        (status = 403, description = "`email_not_verified`, or `account_locked` after too many failed logins", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 429, description = "`too_many_requests`: over the address's rate limit, or the account must wait after failed logins", body = ErrorBody,

@@ -35,6 +35,7 @@ pub struct ChangeEmailRequest {
         (status = 202, description = "Accepted; a confirmation link is on its way to the new address", body = AcceptedBody),
         (status = 400, description = "Wrong password, an invalid or unchanged address, or malformed input", body = ErrorBody),
         (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
+        (status = 403, description = "`account_locked`: too many wrong passwords; a password reset unlocks", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 429, description = "`too_many_requests`: over a rate limit, or the account must wait after wrong passwords", body = ErrorBody,

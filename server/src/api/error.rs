@@ -54,6 +54,8 @@ pub enum ApiError {
     NotFound(&'static str),
     PayloadTooLarge,
     UnsupportedMediaType,
+    /// Locked after too many failed logins (403).
+    AccountLocked,
     /// Over a rate limit or inside a login wait (429 with `Retry-After`).
     TooManyRequests {
         retry_after_seconds: u64,
@@ -153,6 +155,12 @@ impl ApiError {
                 "unsupported_media_type",
                 "Send the body as JSON with Content-Type: application/json.".to_owned(),
             ),
+            Self::AccountLocked => (
+                StatusCode::FORBIDDEN,
+                "account_locked",
+                "Too many failed logins. Reset the password (POST /api/auth/password/forgot) to unlock the account."
+                    .to_owned(),
+            ),
             Self::TooManyRequests { retry_after_seconds } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_requests",
@@ -230,6 +238,7 @@ impl From<AccountError> for ApiError {
             AccountError::ResetLinkUsed | AccountError::ResetLinkInvalid => Self::InvalidResetToken,
             AccountError::NotFound => Self::InvalidToken,
             AccountError::TooManyAttempts(limit) => limit.into(),
+            AccountError::LoginLocked => Self::AccountLocked,
             AccountError::Store(_) | AccountError::Password(_) => {
                 tracing::error!(%error, "account operation failed");
                 Self::Internal

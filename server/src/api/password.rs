@@ -108,6 +108,7 @@ pub struct ChangePasswordRequest {
         (status = 204, description = "Password changed; every other login has ended"),
         (status = 400, description = "Wrong current password, a new password the rules reject, or malformed input", body = ErrorBody),
         (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
+        (status = 403, description = "`account_locked`: too many wrong passwords; a password reset unlocks", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 429, description = "`too_many_requests`: the account must wait after wrong passwords", body = ErrorBody,
