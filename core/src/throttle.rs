@@ -79,7 +79,7 @@ pub struct Backoff {
     pub lock_after: u32,
 }
 
-/// What a failed login leads to.
+/// Consequence of a failed login for the account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterFailure {
     /// Still within the free failures.
@@ -90,7 +90,7 @@ pub enum AfterFailure {
     Locked,
 }
 
-/// Why a login may not be tried now.
+/// Reason a login may not be tried now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum LoginBlocked {
     #[error(transparent)]
@@ -191,9 +191,9 @@ pub trait LimitStore: Send + Sync + fmt::Debug {
     /// budget is empty, in which case nothing is spent.
     async fn take(&self, key: &str, rate: Rate, now_ms: u64) -> Result<Option<Duration>, LimitStoreError>;
 
-    /// Returns how long `key` must still wait after its recent failures;
-    /// [`Duration::MAX`] when its failures reached `lock_after`, which only
-    /// clearing them ends.
+    /// Returns how long `key` must still wait after its recent failures.
+    /// [`Duration::MAX`] means its failures reached `lock_after`, and only
+    /// clearing them ends the lock.
     async fn failure_wait(&self, key: &str, now_ms: u64) -> Result<Option<Duration>, LimitStoreError>;
 
     /// Counts a failure and returns the number of consecutive failures.
