@@ -22,11 +22,10 @@ impl Store {
         device: &str,
         now: OffsetDateTime,
     ) -> Result<DeviceSeen, StoreError> {
+        // The insert comes first, so that the transaction takes the write
+        // lock at once: a read first would fail with SQLITE_BUSY when
+        // another login of the user writes in between.
         let mut tx = self.pool.begin().await?;
-        let known: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM known_devices WHERE user_id = ?")
-            .bind(user_id.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
         let inserted = sqlx::query(
             "INSERT INTO known_devices (user_id, device, first_seen_at) VALUES (?, ?, ?)
              ON CONFLICT (user_id, device) DO NOTHING",
@@ -36,12 +35,16 @@ impl Store {
         .bind(unix_seconds(now))
         .execute(&mut *tx)
         .await?;
+        let known: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM known_devices WHERE user_id = ?")
+            .bind(user_id.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
         tx.commit().await?;
 
         Ok(if inserted.rows_affected() == 0 {
             DeviceSeen::Known
         } else {
-            DeviceSeen::New { first: known == 0 }
+            DeviceSeen::New { first: known == 1 }
         })
     }
 }
