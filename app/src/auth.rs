@@ -230,7 +230,8 @@ pub async fn resend_verification(email: String) -> Result<(), AppError> {
 async fn resend_verification_inner(email: String) -> Result<(), AppError> {
     let state = ssr::state()?;
     state.accounts.resend_verification(&email, &ssr::client_info()).await?;
-    leptos_axum::redirect("/login?resent=1");
+    let wait = state.accounts.throttle().verification_mail_cooldown().as_secs();
+    leptos_axum::redirect(&format!("/login?resent=1&wait={wait}"));
     Ok(())
 }
 
@@ -247,7 +248,8 @@ async fn resend_verification_link_inner(token: String) -> Result<(), AppError> {
         .accounts
         .resend_verification_for_token(&token, &ssr::client_info())
         .await?;
-    leptos_axum::redirect("/verify-email?resent=1");
+    let wait = state.accounts.throttle().verification_mail_cooldown().as_secs();
+    leptos_axum::redirect(&format!("/verify-email?resent=1&wait={wait}"));
     Ok(())
 }
 

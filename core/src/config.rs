@@ -279,6 +279,10 @@ fn parse_limits(get: &impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigE
         register_per_ip: rate("REGISTER_RATE_PER_IP", defaults.register_per_ip)?,
         verification_mail_per_ip: rate("VERIFICATION_MAIL_RATE_PER_IP", defaults.verification_mail_per_ip)?,
         verification_mail_per_email: rate("VERIFICATION_MAIL_RATE_PER_EMAIL", defaults.verification_mail_per_email)?,
+        verification_mail_cooldown: match get("VERIFICATION_MAIL_COOLDOWN").as_deref().map(str::trim) {
+            Some("0" | "0s") => Duration::ZERO,
+            _ => parse_duration(get, "VERIFICATION_MAIL_COOLDOWN", "60s")?,
+        },
         refresh_per_ip: rate("REFRESH_RATE_PER_IP", defaults.refresh_per_ip)?,
         password_reset_per_ip: rate("PASSWORD_RESET_RATE_PER_IP", defaults.password_reset_per_ip)?,
         password_reset_per_email: rate("PASSWORD_RESET_RATE_PER_EMAIL", defaults.password_reset_per_email)?,

@@ -118,6 +118,8 @@ pub struct Limits {
     pub register_per_ip: Rate,
     pub verification_mail_per_ip: Rate,
     pub verification_mail_per_email: Rate,
+    /// Shortest time between two verification mails to one address.
+    pub verification_mail_cooldown: Duration,
     pub refresh_per_ip: Rate,
     pub password_reset_per_ip: Rate,
     pub password_reset_per_email: Rate,
@@ -149,6 +151,7 @@ impl Default for Limits {
                 count: 3,
                 period: Duration::from_secs(3600),
             },
+            verification_mail_cooldown: Duration::from_secs(60),
             refresh_per_ip: Rate {
                 count: 120,
                 period: Duration::from_secs(60),
@@ -365,8 +368,27 @@ impl Throttle {
     /// Spends one verification mail of the address's budget. The budget
     /// exists for unknown addresses too, so it reveals nothing.
     pub async fn check_verification_mail(&self, email: &str) -> Result<(), TooManyAttempts> {
-        let key = format!("verification-mail:email:{}", private_key(email));
-        self.take(&key, self.limits.verification_mail_per_email).await
+        let email_key = private_key(email);
+        let cooldown = self.limits.verification_mail_cooldown;
+        if !cooldown.is_zero() {
+            let once = Rate {
+                count: 1,
+                period: cooldown,
+            };
+            self.take(&format!("verification-cooldown:email:{email_key}"), once)
+                .await?;
+        }
+        self.take(
+            &format!("verification-mail:email:{email_key}"),
+            self.limits.verification_mail_per_email,
+        )
+        .await
+    }
+
+    /// Returns the shortest time between two verification mails to one
+    /// address, which the pages tell the user after a resend.
+    pub fn verification_mail_cooldown(&self) -> Duration {
+        self.limits.verification_mail_cooldown
     }
 
     /// Spends one password reset mail of the address's budget, which

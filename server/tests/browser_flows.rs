@@ -288,14 +288,14 @@ async fn login_unverified_offers_resend() {
     let resent = server
         .submit("/login", "resend_verification", &[("email", "ann@example.com")], None)
         .await;
-    assert_eq!(resent.location, "/login?resent=1");
+    assert_eq!(resent.location, "/login?resent=1&wait=60");
     common::mail::wait_for_outbox(&server.outbox, before + 1).await;
 
     let unknown = server
         .submit("/login", "resend_verification", &[("email", "bob@example.com")], None)
         .await;
     assert_eq!(
-        unknown.location, "/login?resent=1",
+        unknown.location, "/login?resent=1&wait=60",
         "same answer for an unknown address"
     );
     assert_eq!(common::mail::read_outbox(&server.outbox).len(), before + 1);
@@ -366,7 +366,7 @@ async fn expired_token_offers_a_new_link() {
     let resent = server
         .submit(&page, "resend_verification_link", &[("token", &token)], None)
         .await;
-    assert_eq!(resent.location, "/verify-email?resent=1");
+    assert_eq!(resent.location, "/verify-email?resent=1&wait=60");
     let fresh = server.latest_token_for("ann@example.com").await;
     assert_ne!(fresh, token);
     assert_eq!(

@@ -246,7 +246,10 @@ async fn verification_mail_is_limited_per_address() {
     };
     assert_eq!(mails(), 1);
 
-    assert_eq!(resend(&server, "ann@example.com").await.location, "/login?resent=1");
+    assert_eq!(
+        resend(&server, "ann@example.com").await.location,
+        "/login?resent=1&wait=60"
+    );
     common::mail::wait_for_outbox(&server.outbox, 2).await;
     assert_eq!(mails(), 2);
     let limited = resend(&server, "Ann@Example.com").await;
@@ -257,7 +260,10 @@ async fn verification_mail_is_limited_per_address() {
     assert_eq!(mails(), 2);
 
     // Unknown addresses have the same budget, so the limit reveals nothing.
-    assert_eq!(resend(&server, "nobody@example.com").await.location, "/login?resent=1");
+    assert_eq!(
+        resend(&server, "nobody@example.com").await.location,
+        "/login?resent=1&wait=60"
+    );
     let limited = resend(&server, "nobody@example.com").await;
     assert!(matches!(
         limited.error(),
@@ -349,4 +355,27 @@ async fn consecutive_failures_lock_until_a_reset() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _, _) = api_login_from(&server, email, new_password, None).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resend_cooldown_is_shown_and_enforced() {
+    let server = TestServer::start_with(&[("VERIFICATION_MAIL_RATE_PER_EMAIL", "100/1h")]).await;
+    server.register("ann@example.com", "Ann", PASSWORD).await;
+
+    let first = resend(&server, "ann@example.com").await;
+    assert_eq!(first.location, "/login?resent=1&wait=60");
+    let page = server.page_text("/login?resent=1&wait=60", None).await;
+    assert!(page.contains("You can ask for another link in 60 seconds."), "{page}");
+
+    let again = resend(&server, "ann@example.com").await;
+    let Some(app::error::AppError::TooManyAttempts { retry_after_seconds }) = again.error() else {
+        panic!("the second resend within the cooldown is refused: {again:?}");
+    };
+    assert!((55..=60).contains(&retry_after_seconds), "{retry_after_seconds}");
+
+    // Another address has its own cooldown.
+    assert_eq!(
+        resend(&server, "bob@example.com").await.location,
+        "/login?resent=1&wait=60"
+    );
 }

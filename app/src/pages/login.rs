@@ -9,6 +9,12 @@ use crate::{
     form::{clear_after_failure, ErrorNotice, Field, Notice},
 };
 
+/// Tells the user when they may ask for another verification mail.
+pub fn cooldown_text(wait: Option<String>) -> Option<String> {
+    let seconds: u64 = wait?.parse().ok().filter(|&seconds| seconds > 0)?;
+    Some(format!(" You can ask for another link in {seconds} seconds."))
+}
+
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let log_in = ServerAction::<LogIn>::new();
@@ -44,6 +50,7 @@ pub fn LoginPage() -> impl IntoView {
             <Show when=flag("resent")>
                 <Notice kind="success">
                     "If that address belongs to an account that still needs verifying, a new link is on its way."
+                    {move || cooldown_text(query.read().get("wait"))}
                 </Notice>
             </Show>
             {move || error().map(|error| view! { <ErrorNotice error/> })}

@@ -2,6 +2,7 @@ use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
+use super::login::cooldown_text;
 use crate::{
     auth::{ResendVerificationLink, VerifyEmail},
     error::AppError,
@@ -34,7 +35,10 @@ pub fn VerifyEmailPage() -> impl IntoView {
         }
         if param("resent").as_deref() == Some("1") {
             return view! {
-                <Notice kind="success">"We mailed you a new verification link. It replaces the old one."</Notice>
+                <Notice kind="success">
+                    "We mailed you a new verification link. It replaces the old one."
+                    {cooldown_text(param("wait"))}
+                </Notice>
             }
             .into_any();
         }
