@@ -426,6 +426,38 @@ async fn request_email_change_inner(email: String, password: String) -> Result<(
     Ok(())
 }
 
+/// Returns the new address of the logged-in user's pending email change.
+#[server(prefix = "/fn", endpoint = "pending_email_change")]
+pub async fn pending_email_change() -> Result<Option<String>, AppError> {
+    ssr::with_status(pending_email_change_inner().await)
+}
+
+#[cfg(feature = "ssr")]
+async fn pending_email_change_inner() -> Result<Option<String>, AppError> {
+    let state = ssr::state()?;
+    let user_id = ssr::logged_in_user_id().await?.ok_or(AppError::NotLoggedIn)?;
+    Ok(state.accounts.pending_email_change(&user_id).await?)
+}
+
+/// Mails the confirmation link of the pending email change again.
+#[server(prefix = "/fn", endpoint = "resend_email_change")]
+pub async fn resend_email_change() -> Result<(), AppError> {
+    ssr::with_status(resend_email_change_inner().await)
+}
+
+#[cfg(feature = "ssr")]
+async fn resend_email_change_inner() -> Result<(), AppError> {
+    let state = ssr::state()?;
+    let user_id = ssr::logged_in_user_id().await?.ok_or(AppError::NotLoggedIn)?;
+    state
+        .accounts
+        .resend_email_change(&user_id, &ssr::client_info())
+        .await?;
+    let wait = state.accounts.throttle().verification_mail_cooldown().as_secs();
+    leptos_axum::redirect(&format!("/account/email?resent=1&wait={wait}"));
+    Ok(())
+}
+
 /// Spends the link mailed to the new address.
 #[server(prefix = "/fn", endpoint = "confirm_email_change")]
 pub async fn confirm_email_change(token: String) -> Result<(), AppError> {

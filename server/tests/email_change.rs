@@ -181,3 +181,68 @@ async fn page_changes_the_address() {
         "the session continues with the new address"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_change_can_be_resent_after_the_cooldown() {
+    let server = TestServer::start_with(&[("VERIFICATION_MAIL_COOLDOWN", "1s")]).await;
+    let cookie = server.verified_login("ann@example.com").await;
+    let page = server.page_text("/account/email", Some(&cookie)).await;
+    assert!(!page.contains("Waiting for confirmation"));
+
+    server
+        .submit(
+            "/account/email",
+            "request_email_change",
+            &[("email", "ann.lee@example.com"), ("password", PASSWORD)],
+            Some(&cookie),
+        )
+        .await;
+    let first = wait_for_mail(&server, "ann.lee@example.com", LINK_SUBJECT)
+        .await
+        .unwrap();
+    let page = server.page_text("/account/email", Some(&cookie)).await;
+    assert!(page.contains("Waiting for confirmation of"), "{page}");
+    assert!(page.contains("ann.lee@example.com"));
+
+    // Within the cooldown the resend is refused with the wait.
+    let early = server
+        .submit("/account/email", "resend_email_change", &[], Some(&cookie))
+        .await;
+    assert!(
+        matches!(early.error(), Some(app::error::AppError::TooManyAttempts { .. })),
+        "{early:?}"
+    );
+
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let resent = server
+        .submit("/account/email", "resend_email_change", &[], Some(&cookie))
+        .await;
+    assert_eq!(resent.location, "/account/email?resent=1&wait=1");
+    let started = Instant::now();
+    let second = loop {
+        let token = wait_for_mail(&server, "ann.lee@example.com", LINK_SUBJECT)
+            .await
+            .unwrap();
+        if token != first {
+            break token;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no second link");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let notices = read_outbox(&server.outbox)
+        .into_iter()
+        .filter(|mail| mail.subject == "Your email address is about to change")
+        .count();
+    assert_eq!(notices, 1, "the current address is told once");
+
+    let (status, _) = server
+        .api_post("/api/auth/email/confirm", json!({"token": first}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the earlier link stopped working");
+    let (status, _) = server
+        .api_post("/api/auth/email/confirm", json!({"token": second}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let page = server.page_text("/account/email", Some(&cookie)).await;
+    assert!(!page.contains("Waiting for confirmation"));
+}

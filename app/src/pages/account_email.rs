@@ -3,8 +3,9 @@ use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
 use leptos_router::{components::Redirect, hooks::use_query_map};
 
+use super::login::cooldown_text;
 use crate::{
-    auth::{current_user, RequestEmailChange},
+    auth::{current_user, pending_email_change, RequestEmailChange, ResendEmailChange},
     error::AppError,
     form::{clear_after_failure, ErrorNotice, Field, Notice},
 };
@@ -25,6 +26,42 @@ pub fn AccountEmailPage() -> impl IntoView {
                     }
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
                 }
+            })}
+        </Suspense>
+    }
+}
+
+/// Shows a change that waits for its link, with a button that mails the
+/// link again, and the cooldown after a resend.
+#[component]
+fn PendingChange() -> impl IntoView {
+    let resend = ServerAction::<ResendEmailChange>::new();
+    let pending = Resource::new(move || resend.version().get(), |_| pending_email_change());
+    let query = use_query_map();
+    let resent = move || {
+        matches!(resend.value().get(), Some(Ok(())))
+            || (resend.value().get().is_none() && query.read().get("resent").as_deref() == Some("1"))
+    };
+    let error = move || resend.value().get().and_then(Result::err);
+
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                pending.await.ok().flatten().map(|new_email| view! {
+                    <div class="notice notice-info" data-testid="pending-email">
+                        <p>"Waiting for confirmation of " <strong>{new_email}</strong> "."</p>
+                        <Show when=resent>
+                            <p>
+                                "We mailed the link again."
+                                {move || cooldown_text(query.read().get("wait"))}
+                            </p>
+                        </Show>
+                        {move || error().map(|error| view! { <ErrorNotice error/> })}
+                        <ActionForm action=resend attr:class="inline">
+                            <button type="submit" class="secondary">"Send the link again"</button>
+                        </ActionForm>
+                    </div>
+                })
             })}
         </Suspense>
     }
@@ -58,6 +95,7 @@ fn ChangeEmailForm(current: String) -> impl IntoView {
                 </Notice>
             </Show>
             {move || other_error().map(|error| view! { <ErrorNotice error/> })}
+            <PendingChange/>
             <ActionForm action=change attr:novalidate=true attr:class="stacked">
                 <Field
                     label="New email"

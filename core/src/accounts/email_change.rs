@@ -60,14 +60,16 @@ impl Accounts {
         // free one take the same time to respond.
         let accounts = self.clone();
         tokio::spawn(async move {
-            if let Err(error) = accounts.send_email_change(&user, &new_email).await {
+            if let Err(error) = accounts.send_email_change(&user, &new_email, true).await {
                 tracing::error!(user.id = %user.id, %error, "email change link not sent");
             }
         });
         Ok(())
     }
 
-    async fn send_email_change(&self, user: &User, new_email: &str) -> Result<(), AccountError> {
+    /// Mails the confirmation link to `new_email` and, with
+    /// `notify_current`, a notice to the current address.
+    async fn send_email_change(&self, user: &User, new_email: &str, notify_current: bool) -> Result<(), AccountError> {
         if self.store.find_credentials_by_email(new_email).await?.is_some() {
             let mail = emails::address_in_use(new_email, self.link("login", &[]).as_str());
             self.deliver(mail, &user.id).await;
@@ -87,12 +89,38 @@ impl Accounts {
             &user.id,
         )
         .await;
-        let forgot = self.link("forgot-password", &[]);
-        self.deliver(
-            emails::email_change_notice(&user.email, &user.display_name, new_email, false, forgot.as_str()),
-            &user.id,
-        )
-        .await;
+        if notify_current {
+            let forgot = self.link("forgot-password", &[]);
+            self.deliver(
+                emails::email_change_notice(&user.email, &user.display_name, new_email, false, forgot.as_str()),
+                &user.id,
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    /// Returns the new address of the user's pending change, if any.
+    pub async fn pending_email_change(&self, user_id: &UserId) -> Result<Option<String>, AccountError> {
+        Ok(self
+            .store
+            .pending_email_change(user_id, OffsetDateTime::now_utc())
+            .await?)
+    }
+
+    /// Mails a fresh confirmation link for the user's pending change, within
+    /// the cooldown and budget of its address. The earlier link stops working.
+    pub async fn resend_email_change(&self, user_id: &UserId, client: &ClientInfo) -> Result<(), AccountError> {
+        let Some(new_email) = self.pending_email_change(user_id).await? else {
+            return Err(AccountError::TokenInvalid);
+        };
+        self.throttle
+            .check_ip(Action::VerificationMail, client.ip.as_deref())
+            .await?;
+        self.throttle.check_verification_mail(&new_email).await?;
+        let user = self.store.find_user(user_id).await?.ok_or(AccountError::NotFound)?;
+        self.send_email_change(&user, &new_email, false).await?;
+        tracing::info!(user.id = %user_id, "email change link resent");
         Ok(())
     }
 

@@ -127,6 +127,24 @@ impl Store {
         })
     }
 
+    /// Returns the address of the user's pending change, if an unused and
+    /// unexpired link for one exists.
+    pub async fn pending_email_change(
+        &self,
+        user_id: &UserId,
+        now: OffsetDateTime,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT new_email FROM email_change_tokens
+             WHERE user_id = ? AND used_at IS NULL AND expires_at > ?
+             ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(user_id.as_str())
+        .bind(unix_seconds(now))
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// Deletes email change tokens that expired before `cutoff`.
     pub async fn delete_expired_email_change_tokens(&self, cutoff: OffsetDateTime) -> Result<u64, StoreError> {
         let result = sqlx::query("DELETE FROM email_change_tokens WHERE expires_at < ?")
