@@ -7,6 +7,7 @@ mod client_addr;
 mod csrf;
 mod errors;
 mod headers;
+mod health;
 mod housekeeping;
 mod https;
 pub mod listen;
@@ -172,7 +173,8 @@ pub fn router(config: &Config, services: Services, leptos_options: LeptosOptions
             csrf::TrustedOrigin(config.public_url.origin().ascii_serialization()),
             csrf::require_same_origin,
         ))
-        .merge(api::router(services.api, &config.cors_allowed_origins));
+        .merge(api::router(services.api, &config.cors_allowed_origins))
+        .merge(health::router(state.accounts.store().clone()));
     with_outer_layers(app, config)
 }
 

@@ -7,6 +7,7 @@ mod audit;
 mod contacts;
 mod devices;
 mod email_changes;
+mod health;
 mod keys;
 mod password_resets;
 mod roles;
@@ -31,6 +32,7 @@ pub use audit::{event, AuditEvent, EventContext};
 pub use contacts::Contact;
 pub use devices::DeviceSeen;
 pub use email_changes::EmailChange;
+pub use health::NotReady;
 pub use keys::SigningKeyRow;
 pub use password_resets::ResetTokenState;
 pub use sessions::{

@@ -1,0 +1,30 @@
+//! Whether the database can serve requests, for the readiness probe.
+
+use super::{Store, SQLITE_MIGRATOR};
+
+/// Reason the database cannot serve requests.
+#[derive(Debug, thiserror::Error)]
+pub enum NotReady {
+    #[error("the database does not answer: {0}")]
+    Unreachable(#[from] sqlx::Error),
+    #[error("migration {0} is not applied")]
+    MigrationMissing(i64),
+}
+
+impl Store {
+    /// Checks that the database answers a query and that every migration
+    /// this build knows has been applied successfully.
+    pub async fn readiness(&self) -> Result<(), NotReady> {
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
+            .fetch_all(&self.pool)
+            .await?;
+        match SQLITE_MIGRATOR
+            .iter()
+            .map(|migration| migration.version)
+            .find(|version| !applied.contains(version))
+        {
+            Some(missing) => Err(NotReady::MigrationMissing(missing)),
+            None => Ok(()),
+        }
+    }
+}
