@@ -1,5 +1,5 @@
-//! Probes for orchestrators and load balancers: `/healthz` says the process
-//! serves requests, `/readyz` that its database does too.
+//! Probes for orchestrators and load balancers: `/healthz` reports that the
+//! process serves requests, `/readyz` that its database does too.
 
 use axum::{
     extract::State,
@@ -43,7 +43,8 @@ async fn readyz(State(store): State<Store>) -> Response {
     }
 }
 
-/// A probe's answer must reflect the moment it was asked.
+/// Builds a probe response that no cache keeps, since it is only true at the
+/// moment of the request.
 fn no_store(status: StatusCode, body: serde_json::Value) -> Response {
     let mut response = (status, Json(body)).into_response();
     response

@@ -12,8 +12,8 @@ pub enum NotReady {
 }
 
 impl Store {
-    /// Checks that the database answers a query and that every migration
-    /// this build knows has been applied successfully.
+    /// Checks that the database runs a query and that every migration of
+    /// this build has been applied successfully.
     pub async fn readiness(&self) -> Result<(), NotReady> {
         let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
             .fetch_all(&self.pool)
