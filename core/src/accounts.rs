@@ -11,6 +11,7 @@ use crate::{
     blocklist::is_common_password,
     devices, emails,
     mail::Mailer,
+    metrics::{LoginOutcome, METRICS},
     password::{PasswordError, PasswordHasher, Verification},
     password_rules::{normalize_password, PasswordRules},
     session::ClientInfo,
@@ -275,7 +276,9 @@ impl Accounts {
     /// account change is already stored, and the user can ask for the mail
     /// again from the login page.
     async fn deliver(&self, mail: crate::mail::Mail, user_id: &UserId) {
-        if let Err(error) = self.mailer.send(mail).await {
+        let result = self.mailer.send(mail).await;
+        METRICS.mail(result.is_ok());
+        if let Err(error) = result {
             tracing::error!(user.id = %user_id, %error, "mail delivery failed");
         }
     }
@@ -385,10 +388,12 @@ impl Accounts {
         // every stored event would be a database write an attacker can buy
         // for free.
         if let Err(limit) = self.throttle.check_ip(Action::Login, client.ip.as_deref()).await {
+            METRICS.login(LoginOutcome::Rejected);
             tracing::info!(client.ip = ?client.ip, channel = channel.as_str(), "login rejected: client address over its rate limit");
             return Err(limit.into());
         }
         if let Err(blocked) = self.throttle.check_login_wait(account_key).await {
+            METRICS.login(LoginOutcome::Rejected);
             tracing::info!(client.ip = ?client.ip, channel = channel.as_str(), %blocked, "login rejected");
             return Err(blocked.into());
         }
@@ -407,6 +412,7 @@ impl Accounts {
         let needs_rehash = match verification {
             Verification::Match { needs_rehash } => needs_rehash,
             Verification::Mismatch => {
+                METRICS.login(LoginOutcome::Failure);
                 let outcome = self.throttle.login_failed(account_key).await;
                 self.record(user_id, event::LOGIN_FAILED, client, channel.as_str())
                     .await?;
@@ -420,6 +426,7 @@ impl Accounts {
 
         self.throttle.login_succeeded(account_key).await;
         if !credentials.user.is_verified() {
+            METRICS.login(LoginOutcome::Failure);
             let detail = format!("{}; email not verified", channel.as_str());
             self.record(user_id, event::LOGIN_FAILED, client, &detail).await?;
             return Err(AccountError::EmailNotVerified);
@@ -434,6 +441,7 @@ impl Accounts {
         }
         self.record(user_id, event::LOGIN_SUCCEEDED, client, channel.as_str())
             .await?;
+        METRICS.login(LoginOutcome::Success);
         self.check_device(&credentials.user, client);
         Ok(credentials.user)
     }

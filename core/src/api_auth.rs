@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use crate::{
     accounts::{AccountError, Accounts, Channel},
     jwt::{AccessClaims, InvalidToken, KeyError, KeyRing},
+    metrics::METRICS,
     roles::{grant_scopes, scopes_of, Role, ScopeNotGranted},
     session::ClientInfo,
     store::{event, FamilyLifetimes, NewApiSession, Rotation, Store, StoreError, User, UserId},
@@ -133,9 +134,11 @@ impl ApiAuth {
             } => {
                 let roles = self.store().user_roles(&user_id).await?;
                 let scope = narrow_scope(&scope, &roles);
+                METRICS.refresh();
                 self.token_pair(&user_id, &family_id, scope, successor)
             }
             Rotation::Reused { user_id, family_id } => {
+                METRICS.refresh_reuse();
                 let detail = format!("family {family_id} revoked");
                 self.accounts
                     .record(Some(&user_id), event::REFRESH_TOKEN_REUSED, client, &detail)

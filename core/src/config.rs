@@ -92,6 +92,9 @@ pub struct Config {
     /// Also listen for plain HTTP here and redirect every request to
     /// `public_url`. Only with `tls`.
     pub http_redirect_addr: Option<SocketAddr>,
+    /// Serve Prometheus metrics at `/metrics` on this address, apart from
+    /// the public listener. `None`: no metrics endpoint.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Config {
@@ -206,6 +209,17 @@ impl Config {
                 })?,
             tls,
             http_redirect_addr,
+            metrics_addr: get("METRICS_ADDR")
+                .map(|value| {
+                    value.trim().parse::<SocketAddr>().map_err(|_| ConfigError {
+                        variable: "METRICS_ADDR",
+                        problem: format!("{value:?} is not an address with a port"),
+                        fix: "Set it to an address that only your monitoring reaches, such as `127.0.0.1:9464`, \
+                              or unset it."
+                            .to_owned(),
+                    })
+                })
+                .transpose()?,
         })
     }
 
@@ -559,6 +573,7 @@ mod tests {
             ("VERIFICATION_TOKEN_TTL", "-1h"),
             ("ACCESS_TOKEN_TTL", "15"),
             ("REFRESH_TOKEN_MAX_LIFETIME", "never"),
+            ("METRICS_ADDR", "port 9464"),
         ];
         for (variable, value) in cases {
             let error = config_with(&[(variable, value)]).unwrap_err();

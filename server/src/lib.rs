@@ -11,6 +11,7 @@ mod health;
 mod housekeeping;
 mod https;
 pub mod listen;
+mod metrics;
 mod remember_me;
 pub mod tls;
 
@@ -205,6 +206,7 @@ fn with_outer_layers(routes: Router, config: &Config) -> Router {
             },
             headers::add_security_headers,
         ))
+        .layer(axum::middleware::from_fn(metrics::time_requests))
         // The span names the path only: a query string can carry a token.
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path())

@@ -48,6 +48,10 @@ pub async fn serve(
         Some(address) => Some(bind(address, "HTTP_REDIRECT_ADDR").await?),
         None => None,
     };
+    let metrics_listener = match config.metrics_addr {
+        Some(address) => Some(bind(address, "METRICS_ADDR").await?),
+        None => None,
+    };
 
     // Every listener stops on the same signal.
     let (stop, stopped) = watch::channel(false);
@@ -69,6 +73,15 @@ pub async fn serve(
         )
     });
 
+    let metrics_task = metrics_listener.map(|listener| {
+        tracing::info!(address = %listener.local_addr().unwrap_or(address), "serving metrics");
+        tokio::spawn(
+            axum::serve(listener, crate::metrics::router())
+                .with_graceful_shutdown(until_stopped(stopped.clone()))
+                .into_future(),
+        )
+    });
+
     match certificates {
         Some(certificates) => {
             tls::reload_on_hangup(Arc::clone(&certificates));
@@ -82,9 +95,10 @@ pub async fn serve(
         }
     }
 
-    if let Some(task) = redirect_task {
+    for (name, task) in [("redirect", redirect_task), ("metrics", metrics_task)] {
+        let Some(task) = task else { continue };
         if let Ok(Err(error)) = task.await {
-            tracing::warn!(%error, "redirect listener failed");
+            tracing::warn!(%error, listener = name, "listener failed");
         }
     }
     Ok(())

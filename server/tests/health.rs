@@ -52,3 +52,69 @@ async fn probes_report_liveness_and_readiness() {
         StatusCode::SERVICE_UNAVAILABLE
     );
 }
+
+/// Runs the binary with a metrics listener, logs in once, and reads the
+/// counters from the metrics address, which the public address does not serve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_logins_on_their_own_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, metrics_port) = (common::mail::free_port(), common::mail::free_port());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("LEPTOS_OUTPUT_NAME", "latchkey")
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        .env("METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
+        .env("ARGON2_MEMORY_KIB", "1024")
+        .env("ARGON2_ITERATIONS", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start latchkey");
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", metrics_port)).is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "latchkey did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let login = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&serde_json::json!({"email": "nobody@example.com", "password": "not a password at all"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        client.get(format!("{base}/metrics")).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND,
+        "the public address serves no metrics"
+    );
+
+    let metrics = client
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), StatusCode::OK);
+    assert!(metrics.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = metrics.text().await.unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        text.contains("latchkey_logins_total{outcome=\"failure\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("latchkey_logins_total{outcome=\"success\"} 0\n"),
+        "{text}"
+    );
+    assert!(text.contains("latchkey_request_duration_seconds_count "), "{text}");
+}
