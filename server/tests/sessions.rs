@@ -350,3 +350,60 @@ async fn housekeeping_keeps_api_logins_past_the_browser_lifetime() {
         "token families follow REFRESH_TOKEN_MAX_LIFETIME"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_ends_every_login_of_a_user() {
+    let server = TestServer::start().await;
+    let ann = server.api_login("ann@example.com", None).await;
+    let bob_browser = server.verified_login("bob@example.com").await;
+    let bob_api = server.api_login_existing("bob@example.com", None).await;
+    let bob_id: String = sqlx::query_scalar("SELECT id FROM users WHERE email = 'bob@example.com'")
+        .fetch_one(&server.db)
+        .await
+        .unwrap();
+    let path = format!("/api/admin/users/{bob_id}/sessions");
+
+    let (status, _, _) = server
+        .api(Method::DELETE, &path, None, ann["access_token"].as_str())
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a viewer cannot end logins");
+    assert_eq!(
+        me_status(&server, bob_api["access_token"].as_str().unwrap()).await,
+        StatusCode::OK
+    );
+
+    sqlx::query("INSERT INTO user_roles (user_id, role) SELECT id, 'admin' FROM users WHERE email = 'ann@example.com'")
+        .execute(&server.db)
+        .await
+        .unwrap();
+    let admin = server.api_login_existing("ann@example.com", None).await;
+    let admin_token = admin["access_token"].as_str();
+    let (status, _, body) = server.api(Method::DELETE, &path, None, admin_token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["revoked"], 2);
+    assert_eq!(
+        me_status(&server, bob_api["access_token"].as_str().unwrap()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        server.get("/account", Some(&bob_browser)).await.status(),
+        StatusCode::FOUND
+    );
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM audit_events WHERE kind = 'logins_revoked_by_admin'")
+            .await,
+        1
+    );
+
+    let (status, _, _) = server
+        .api(
+            Method::DELETE,
+            "/api/admin/users/no-such-user/sessions",
+            None,
+            admin_token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(me_status(&server, admin_token.unwrap()).await, StatusCode::OK);
+}

@@ -123,6 +123,28 @@ impl Accounts {
     }
 }
 
+impl Accounts {
+    /// Ends every login of `user_id` at an administrator's request, such as
+    /// when the account is compromised. Returns how many ended, or
+    /// [`AccountError::NotFound`] when there is no such user.
+    pub async fn revoke_logins_as_admin(
+        &self,
+        user_id: &UserId,
+        admin_id: &UserId,
+        client: &ClientInfo,
+    ) -> Result<u64, AccountError> {
+        if self.store.find_user(user_id).await?.is_none() {
+            return Err(AccountError::NotFound);
+        }
+        let ended = self.sessions.revoke_all_for_user(user_id).await?;
+        let detail = format!("{ended} ended by {admin_id}");
+        self.record(Some(user_id), event::LOGINS_REVOKED_BY_ADMIN, client, &detail)
+            .await?;
+        tracing::info!(user.id = %user_id, admin.id = %admin_id, ended, "logins revoked by an administrator");
+        Ok(ended)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,8 @@ pub mod event {
     pub const LOGIN_REVOKED: &str = "login_revoked";
     /// The user ended every login but the current one.
     pub const OTHER_LOGINS_REVOKED: &str = "other_logins_revoked";
+    /// An administrator ended every login of the user.
+    pub const LOGINS_REVOKED_BY_ADMIN: &str = "logins_revoked_by_admin";
     /// The user deleted their account. Stored without a user, since the
     /// user's own events are deleted with the account.
     pub const ACCOUNT_DELETED: &str = "account_deleted";

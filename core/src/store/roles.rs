@@ -58,18 +58,21 @@ impl Store {
         let mut roles = roles.to_vec();
         roles.sort();
         roles.dedup();
+        // The delete comes first, so that the transaction takes the write
+        // lock at once rather than failing when a read is overtaken.
         let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM user_roles WHERE user_id = ?")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = ?")
             .bind(user_id.as_str())
             .fetch_optional(&mut *tx)
             .await?;
         if exists.is_none() {
+            tx.rollback().await?;
             return Ok(false);
         }
-        sqlx::query("DELETE FROM user_roles WHERE user_id = ?")
-            .bind(user_id.as_str())
-            .execute(&mut *tx)
-            .await?;
         for role in &roles {
             sqlx::query("INSERT INTO user_roles (user_id, role) VALUES (?, ?)")
                 .bind(user_id.as_str())

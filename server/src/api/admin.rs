@@ -5,6 +5,7 @@ use axum::{
     Json,
 };
 use latchkey_core::{
+    accounts::AccountError,
     roles::{Role, SCOPE_USERS_ADMIN},
     store::{event, EventContext, UserId},
 };
@@ -106,4 +107,42 @@ pub async fn set_roles(
         id: user_id.to_string(),
         roles: names,
     }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokedSessionsResponse {
+    /// How many logins ended.
+    pub revoked: u64,
+}
+
+/// Ends every login of a user, browser sessions and API logins alike, for
+/// example when the account is compromised. Its cookies and tokens are
+/// rejected from the next request on.
+#[utoipa::path(
+    delete, path = "/api/admin/users/{id}/sessions", tag = "admin",
+    security(("bearer" = ["users.admin"])),
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "Every login of the user has ended", body = RevokedSessionsResponse),
+        (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
+        (status = 403, description = "`insufficient_scope`", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    )
+)]
+pub async fn revoke_sessions(
+    State(state): State<ApiState>,
+    Client(client): Client,
+    bearer: Bearer,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RevokedSessionsResponse>> {
+    bearer.require(SCOPE_USERS_ADMIN)?;
+    match state
+        .accounts
+        .revoke_logins_as_admin(&UserId(id), &bearer.0.user_id, &client)
+        .await
+    {
+        Ok(revoked) => Ok(Json(RevokedSessionsResponse { revoked })),
+        Err(AccountError::NotFound) => Err(ApiError::NotFound("User")),
+        Err(error) => Err(error.into()),
+    }
 }

@@ -49,7 +49,7 @@ pub struct ApiState {
         password::forgot, password::reset, password::change,
         sessions::list, sessions::revoke, sessions::revoke_others, account::delete,
         email::change, email::confirm,
-        contacts::list, contacts::create, admin::set_roles,
+        contacts::list, contacts::create, admin::set_roles, admin::revoke_sessions,
     ),
     modifiers(&BearerScheme),
     tags(
@@ -175,6 +175,7 @@ pub fn router(state: ApiState, allowed_origins: &[String]) -> Router {
         .route("/auth/email/confirm", post(email::confirm))
         .route("/contacts", get(contacts::list).post(contacts::create))
         .route("/admin/users/{id}/roles", put(admin::set_roles))
+        .route("/admin/users/{id}/sessions", delete(admin::revoke_sessions))
         .route("/openapi.json", get(openapi_json))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
