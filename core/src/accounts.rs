@@ -73,6 +73,13 @@ impl From<LoginBlocked> for AccountError {
     }
 }
 
+/// Builds the error for one form field with its message.
+fn invalid_field(field_name: &str, message: impl Into<String>) -> AccountError {
+    let mut errors = FieldErrors::new();
+    errors.insert(field_name, message);
+    AccountError::Invalid(errors)
+}
+
 /// Message for a password found in the blocklist.
 const COMMON_PASSWORD: &str = "This password is one of the most common ones and easy to guess. Choose another.";
 

@@ -116,7 +116,7 @@ impl Scheme {
 
 /// Returns the scheme a trusted proxy reports for the client's connection,
 /// from `Forwarded` (`proto=`) or else `X-Forwarded-Proto`; `None` when
-/// `peer` is no trusted proxy or the headers say nothing usable.
+/// `peer` is no trusted proxy or the headers carry no usable value.
 ///
 /// In `Forwarded`, the element that names the client (the same one that
 /// [`resolve`] stops at) says how the client connected: elements further

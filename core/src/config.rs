@@ -39,7 +39,7 @@ impl std::fmt::Debug for SmtpUrl {
     }
 }
 
-/// Where the certificate chain and private key for HTTPS are read from.
+/// Paths of the certificate chain and private key for HTTPS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {
     /// PEM file: the server certificate first, then its intermediates.

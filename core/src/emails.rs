@@ -57,7 +57,7 @@ pub fn already_registered(to: &str, login_link: &str) -> Mail {
 }
 
 /// Mail with the link that sets a new password. Sent only to addresses
-/// that have an account; the page that requests it answers alike either way.
+/// that have an account; the page that requests it responds alike either way.
 pub fn password_reset(to: &str, display_name: &str, link: &str, valid_minutes: u64) -> Mail {
     let text = format!(
         "Hello {display_name},\n\n\
@@ -203,8 +203,8 @@ pub fn email_change_notice(to: &str, display_name: &str, new_email: &str, done: 
 }
 
 /// Mail to an address that another account asked to move to, which it
-/// cannot because the address has an account already. The requester sees
-/// the usual answer, so only this mailbox learns of it.
+/// cannot because the address has an account already. The requester gets
+/// the usual response, so only this mailbox learns of it.
 pub fn address_in_use(to: &str, login_link: &str) -> Mail {
     let text = format!(
         "Hello,\n\n\
@@ -227,7 +227,7 @@ pub fn address_in_use(to: &str, login_link: &str) -> Mail {
     }
 }
 
-/// How a password came to be replaced, for the notice that follows.
+/// Cause of a password replacement, for the notice that follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasswordReplaced {
     /// Through a mailed reset link: every login ended.

@@ -3,21 +3,15 @@
 
 use time::OffsetDateTime;
 
-use super::{passwords::PasswordConfirmation, AccountError, Accounts, Channel};
+use super::{invalid_field, passwords::PasswordConfirmation, AccountError, Accounts, Channel};
 use crate::{
     emails,
     session::ClientInfo,
     store::{event, EmailChange, User, UserId},
     throttle::Action,
     token::{SecretToken, TokenHash},
-    validate::{self, field, FieldErrors},
+    validate::{self, field},
 };
-
-fn invalid(field_name: &str, message: &str) -> AccountError {
-    let mut errors = FieldErrors::new();
-    errors.insert(field_name, message);
-    AccountError::Invalid(errors)
-}
 
 impl Accounts {
     /// Starts a change of the logged-in user's address to `new_email`,
@@ -35,7 +29,7 @@ impl Accounts {
         client: &ClientInfo,
         channel: Channel,
     ) -> Result<(), AccountError> {
-        let new_email = validate::normalize_email(new_email).map_err(|message| invalid(field::EMAIL, &message))?;
+        let new_email = validate::normalize_email(new_email).map_err(|message| invalid_field(field::EMAIL, message))?;
         let confirmation = PasswordConfirmation {
             field_name: field::PASSWORD,
             wrong: "The password is wrong.",
@@ -46,7 +40,10 @@ impl Accounts {
             .await?
             .user;
         if new_email == user.email {
-            return Err(invalid(field::EMAIL, "This is already the address of your account."));
+            return Err(invalid_field(
+                field::EMAIL,
+                "This is already the address of your account.",
+            ));
         }
         self.throttle
             .check_ip(Action::VerificationMail, client.ip.as_deref())

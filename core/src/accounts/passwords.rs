@@ -7,7 +7,7 @@
 
 use time::OffsetDateTime;
 
-use super::{AccountError, Accounts, Channel, COMMON_PASSWORD};
+use super::{invalid_field, AccountError, Accounts, Channel, COMMON_PASSWORD};
 use crate::{
     blocklist::is_common_password,
     emails::{self, PasswordReplaced},
@@ -18,16 +18,11 @@ use crate::{
     throttle::Action,
     timestamps::minute_utc,
     token::{SecretToken, TokenHash},
-    validate::{self, field, FieldErrors},
+    validate::{self, field},
 };
 
-fn invalid(field_name: &str, message: impl Into<String>) -> AccountError {
-    let mut errors = FieldErrors::new();
-    errors.insert(field_name, message);
-    AccountError::Invalid(errors)
-}
-
-/// How [`Accounts::confirm_password`] reports a wrong password.
+/// Field, message and audit event with which [`Accounts::confirm_password`]
+/// reports a wrong password.
 pub(super) struct PasswordConfirmation {
     /// Form field that gets the message.
     pub field_name: &'static str,
@@ -64,7 +59,7 @@ impl Accounts {
                 .await?;
             self.record_failure_outcome(Some(user_id), outcome, client, channel)
                 .await?;
-            return Err(invalid(confirmation.field_name, confirmation.wrong));
+            return Err(invalid_field(confirmation.field_name, confirmation.wrong));
         }
         self.throttle.login_succeeded(&user.email).await;
         Ok(credentials)
@@ -78,9 +73,9 @@ impl Accounts {
             display_name: &user.display_name,
         };
         check_new_password(password, self.settings.password_rules, context)
-            .map_err(|message| invalid(field_name, message))?;
+            .map_err(|message| invalid_field(field_name, message))?;
         if is_common_password(password) {
-            return Err(invalid(field_name, COMMON_PASSWORD));
+            return Err(invalid_field(field_name, COMMON_PASSWORD));
         }
         Ok(())
     }
@@ -91,7 +86,7 @@ impl Accounts {
     /// The lookup, the token and the mail happen after the response, in a
     /// task of their own, so that the response time reveals nothing either.
     pub async fn request_password_reset(&self, email: &str, client: &ClientInfo) -> Result<(), AccountError> {
-        let email = validate::normalize_email(email).map_err(|message| invalid(field::EMAIL, message))?;
+        let email = validate::normalize_email(email).map_err(|message| invalid_field(field::EMAIL, message))?;
         self.throttle
             .check_ip(Action::PasswordResetMail, client.ip.as_deref())
             .await?;
@@ -210,7 +205,7 @@ impl Accounts {
 
         self.check_password_for(&user, new_password, field::NEW_PASSWORD)?;
         if normalize_password(new_password) == normalize_password(current_password) {
-            return Err(invalid(
+            return Err(invalid_field(
                 field::NEW_PASSWORD,
                 "The new password is the same as the current one.",
             ));
@@ -223,7 +218,7 @@ impl Accounts {
             .change_password_hash(user_id, stored_hash, &password_hash, keep, now)
             .await?
         {
-            return Err(invalid(
+            return Err(invalid_field(
                 field::CURRENT_PASSWORD,
                 "The password was changed elsewhere meanwhile. Log in again with the new one.",
             ));
