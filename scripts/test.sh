@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: unit and integration tests (real SQLite files, a real SMTP
-# server), then the browser tests in Debian's Chromium against a release
+# server), the integration tests again on PostgreSQL, then the browser tests in Debian's Chromium against a release
 # build, then schemathesis against the API. Exits non-zero when any test fails.
 set -euo pipefail
 source "$(dirname "$0")/tools.sh"
@@ -16,8 +16,15 @@ ensure_curl
 export CARGO_INCREMENTAL=0
 export CARGO_PROFILE_DEV_DEBUG=line-tables-only
 
-say "unit and integration tests"
+say "unit and integration tests on SQLite"
 cargo test --locked -p latchkey-core -p server
+
+# Each test server creates a database of its own there and drops it after.
+say "integration tests on PostgreSQL at ${LATCHKEY_TEST_POSTGRES:=postgres://postgres@127.0.0.1:5432}"
+export LATCHKEY_TEST_POSTGRES
+ensure_postgres "$LATCHKEY_TEST_POSTGRES"
+cargo test --locked -p server
+unset LATCHKEY_TEST_POSTGRES
 
 say "release build for the browser tests"
 cargo leptos build --release "${LEPTOS_ARGS[@]}"

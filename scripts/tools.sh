@@ -105,6 +105,29 @@ ensure_curl() {
     command -v curl >/dev/null || apt_install curl
 }
 
+# PostgreSQL for the second pass of the integration tests: the server at the
+# URL (without a database name) if it answers, otherwise Debian's cluster,
+# installed if needed and started here.
+ensure_postgres() {
+    local url="$1"
+    command -v psql >/dev/null || apt_install postgresql-client
+    if psql "$url/postgres" -Atc 'SELECT 1' >/dev/null 2>&1; then
+        return
+    fi
+    say "starting PostgreSQL"
+    command -v pg_lsclusters >/dev/null || apt_install postgresql
+    local cluster
+    cluster="$(pg_lsclusters --no-header | awk 'NR == 1 { print $1, $2 }')"
+    [ -n "$cluster" ] || fail "no PostgreSQL cluster to start"
+    # shellcheck disable=SC2086 # version and name are two arguments
+    pg_ctlcluster $cluster start || true
+    for _ in $(seq 30); do
+        psql "$url/postgres" -Atc 'SELECT 1' >/dev/null 2>&1 && return
+        sleep 1
+    done
+    fail "PostgreSQL does not answer at $url; set LATCHKEY_TEST_POSTGRES to a server that lets this user create databases"
+}
+
 ensure_chromium() {
     if [ -x /usr/bin/chromium ]; then
         return

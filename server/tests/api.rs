@@ -400,7 +400,7 @@ async fn admin_role_change_takes_effect_for_new_tokens() {
     assert_eq!(status, StatusCode::FORBIDDEN, "a viewer cannot change roles");
 
     let ann_id = me(&server, access(&ann)).await.1["id"].as_str().unwrap().to_owned();
-    sqlx::query("INSERT INTO user_roles (user_id, role) VALUES (?, 'admin')")
+    sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, 'admin')")
         .bind(&ann_id)
         .execute(&server.db)
         .await
@@ -476,7 +476,7 @@ async fn admin_role_change_takes_effect_for_new_tokens() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(refreshed["scope"], "contacts.read contacts.write");
-    sqlx::query("DELETE FROM user_roles WHERE user_id = ? AND role = 'editor'")
+    sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND role = 'editor'")
         .bind(&bob_id)
         .execute(&server.db)
         .await
@@ -598,7 +598,7 @@ async fn register_existing_email_answers_the_same() {
     assert_eq!(body["email"], "ann@example.com");
     assert_eq!(body["email_verified"], false);
     assert_eq!(server.count("SELECT COUNT(*) FROM users").await, 1);
-    let other_id: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = ?")
+    let other_id: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1")
         .bind(body["id"].as_str())
         .fetch_one(&server.db)
         .await
@@ -817,7 +817,8 @@ async fn openapi_document_lists_the_endpoints() {
 async fn refresh_token_lifetimes_end_logins() {
     let server = TestServer::start().await;
     let idle = server.api_login("ann@example.com", None).await;
-    sqlx::query("UPDATE sessions SET expires_at = strftime('%s','now') - 1 WHERE kind = 'api'")
+    sqlx::query("UPDATE sessions SET expires_at = $1 WHERE kind = 'api'")
+        .bind(time::OffsetDateTime::now_utc().unix_timestamp() - 1)
         .execute(&server.db)
         .await
         .unwrap();

@@ -455,7 +455,8 @@ async fn display_name_edit() {
 async fn idle_and_absolute_expiry_end_sessions() {
     let server = TestServer::start().await;
     let idle = server.verified_login("ann@example.com").await;
-    sqlx::query("UPDATE sessions SET expires_at = strftime('%s','now') - 1")
+    sqlx::query("UPDATE sessions SET expires_at = $1")
+        .bind(time::OffsetDateTime::now_utc().unix_timestamp() - 1)
         .execute(&server.db)
         .await
         .unwrap();
@@ -507,7 +508,7 @@ async fn login_rehashes_outdated_password_hash() {
         .hash(PASSWORD)
         .await
         .unwrap();
-    sqlx::query("UPDATE users SET password_hash = ?")
+    sqlx::query("UPDATE users SET password_hash = $1")
         .bind(&old_hash)
         .execute(&server.db)
         .await

@@ -33,7 +33,7 @@ async fn rows_of(server: &TestServer, user_id: &str) -> i64 {
         "user_roles WHERE user_id",
         "audit_events WHERE user_id",
     ] {
-        total += sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table} = ?"))
+        total += sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table} = $1"))
             .bind(user_id)
             .fetch_one(&server.db)
             .await
@@ -43,7 +43,7 @@ async fn rows_of(server: &TestServer, user_id: &str) -> i64 {
 }
 
 async fn user_id_of(server: &TestServer, email: &str) -> String {
-    sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
+    sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
         .bind(email)
         .fetch_one(&server.db)
         .await

@@ -59,9 +59,11 @@ async fn probes_report_liveness_and_readiness() {
 async fn metrics_count_logins_on_their_own_address() {
     let dir = tempfile::tempdir().unwrap();
     let (port, metrics_port) = (common::mail::free_port(), common::mail::free_port());
+    let database = common::database::TestDatabase::create(dir.path()).await;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .current_dir(dir.path())
         .env_clear()
+        .env("DATABASE_URL", &database.url)
         .env("LEPTOS_OUTPUT_NAME", "latchkey")
         .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
         .env("METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))

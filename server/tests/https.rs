@@ -11,6 +11,7 @@ use std::{
 };
 
 use common::{
+    database::TestDatabase,
     mail::{free_port, wait_for_outbox},
     TestServer, PASSWORD,
 };
@@ -57,10 +58,12 @@ impl TestCertificate {
 struct Latchkey {
     child: Child,
     log: PathBuf,
+    _database: TestDatabase,
 }
 
 impl Latchkey {
-    fn start(dir: &Path, settings: &[(&str, &str)]) -> Self {
+    async fn start(dir: &Path, settings: &[(&str, &str)]) -> Self {
+        let database = TestDatabase::create(dir).await;
         let log = dir.join("server.log");
         let output = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
@@ -69,12 +72,17 @@ impl Latchkey {
             .env("LEPTOS_OUTPUT_NAME", "latchkey")
             .env("ARGON2_MEMORY_KIB", "1024")
             .env("ARGON2_ITERATIONS", "1")
+            .env("DATABASE_URL", &database.url)
             .envs(settings.iter().copied())
             .stdout(output.try_clone().unwrap())
             .stderr(output)
             .spawn()
             .expect("start latchkey");
-        Self { child, log }
+        Self {
+            child,
+            log,
+            _database: database,
+        }
     }
 
     fn wait_until_listening(&self, port: u16) {
@@ -137,7 +145,8 @@ async fn serves_https_and_redirects_plain_http() {
             ("TLS_KEY_FILE", key_path.to_str().unwrap()),
             ("MAIL_OUTBOX_DIR", outbox.to_str().unwrap()),
         ],
-    );
+    )
+    .await;
     server.wait_until_listening(port);
     server.wait_until_listening(redirect_port);
     let client = certificate.client(port);
@@ -247,7 +256,8 @@ async fn certificate_reloads_on_sighup() {
             ("TLS_CERT_FILE", cert_path.to_str().unwrap()),
             ("TLS_KEY_FILE", key_path.to_str().unwrap()),
         ],
-    );
+    )
+    .await;
     server.wait_until_listening(port);
     let login = format!("{origin}/login");
     let trusts_first = first.client(port);

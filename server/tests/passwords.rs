@@ -66,7 +66,7 @@ async fn login_status(server: &TestServer, email: &str, password: &str) -> Statu
 }
 
 async fn stored_hash(server: &TestServer, email: &str) -> String {
-    sqlx::query_scalar("SELECT password_hash FROM users WHERE email = ?")
+    sqlx::query_scalar("SELECT password_hash FROM users WHERE email = $1")
         .bind(email)
         .fetch_one(&server.db)
         .await

@@ -10,6 +10,7 @@ use std::{
 };
 
 use common::{
+    database::TestDatabase,
     mail::{free_port, wait_for_outbox, SmtpServer},
     TestServer, PASSWORD,
 };
@@ -134,15 +135,13 @@ async fn logs_carry_no_secrets() {
     let outbox = dir.path().join("outbox");
     let log_path = dir.path().join("server.log");
     let log = std::fs::File::create(&log_path).unwrap();
+    let database = TestDatabase::create(dir.path()).await;
     let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .current_dir(dir.path())
         .env_clear()
         .env("LEPTOS_OUTPUT_NAME", "latchkey")
         .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}", dir.path().join("latchkey.db").display()),
-        )
+        .env("DATABASE_URL", &database.url)
         .env("MAIL_OUTBOX_DIR", &outbox)
         .env("ARGON2_MEMORY_KIB", "1024")
         .env("ARGON2_ITERATIONS", "1")
@@ -223,15 +222,13 @@ async fn logs_carry_no_secrets() {
     assert!(!output.contains(&session_id), "session id in the log");
 }
 
-/// Runs a `latchkey` subcommand against the database in `dir`.
-fn subcommand(dir: &Path, arguments: &[&str]) -> std::process::Output {
+/// Runs a `latchkey` subcommand against the database of `server`.
+fn subcommand(server: &TestServer, arguments: &[&str]) -> std::process::Output {
+    let dir = server.dir.path();
     Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .current_dir(dir)
         .env_clear()
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}", dir.join("latchkey.db").display()),
-        )
+        .env("DATABASE_URL", &server.database.url)
         .env("MAIL_OUTBOX_DIR", dir.join("outbox"))
         .args(arguments)
         .output()
@@ -242,9 +239,8 @@ fn subcommand(dir: &Path, arguments: &[&str]) -> std::process::Output {
 async fn subcommands_rotate_keys_and_grant_admin() {
     let server = TestServer::start().await;
     server.api_login("ann@example.com", None).await;
-    let dir = server.dir.path();
 
-    let rotated = subcommand(dir, &["rotate-signing-key"]);
+    let rotated = subcommand(&server, &["rotate-signing-key"]);
     assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
     assert_eq!(server.count("SELECT COUNT(*) FROM signing_keys").await, 2);
     assert_eq!(
@@ -264,16 +260,16 @@ async fn subcommands_rotate_keys_and_grant_admin() {
         assert!(!stdout.contains(&encoded[..16]), "no private key in the output");
     }
 
-    let granted = subcommand(dir, &["grant-admin", " ANN@example.com "]);
+    let granted = subcommand(&server, &["grant-admin", " ANN@example.com "]);
     assert!(granted.status.success(), "{}", String::from_utf8_lossy(&granted.stderr));
     let tokens = server.api_login_existing("ann@example.com", None).await;
     assert_eq!(tokens["scope"], "contacts.read contacts.write users.admin");
 
-    let unknown = subcommand(dir, &["grant-admin", "nobody@example.com"]);
+    let unknown = subcommand(&server, &["grant-admin", "nobody@example.com"]);
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no account with the email nobody@example.com"));
 
-    let wrong = subcommand(dir, &["make-coffee"]);
+    let wrong = subcommand(&server, &["make-coffee"]);
     assert!(!wrong.status.success());
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("Usage:"));
 }

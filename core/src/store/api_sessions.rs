@@ -78,7 +78,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO sessions (id_hash, user_id, kind, data, ip, user_agent, created_at, last_seen_at, expires_at, family_id, scope)
-             VALUES (?, ?, 'api', '{}', ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, 'api', '{}', $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(key.as_bytes())
         .bind(new.user_id.as_str())
@@ -91,7 +91,7 @@ impl Store {
         .bind(new.scope)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)")
             .bind(new.refresh_hash.as_bytes())
             .bind(key.as_bytes())
             .bind(unix_seconds(now))
@@ -116,7 +116,7 @@ impl Store {
     ) -> Result<Rotation, StoreError> {
         let mut tx = self.pool.begin().await?;
         let spent: Option<Vec<u8>> = sqlx::query_scalar(
-            "UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL RETURNING session_id",
+            "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL RETURNING session_id",
         )
         .bind(unix_seconds(now))
         .bind(presented.as_bytes())
@@ -127,7 +127,7 @@ impl Store {
             let previous: Option<(Vec<u8>, String, String)> = sqlx::query_as(
                 "SELECT s.id_hash, s.user_id, s.family_id FROM refresh_tokens r
                  JOIN sessions s ON s.id_hash = r.session_id
-                 WHERE r.token_hash = ? AND r.used_at IS NOT NULL",
+                 WHERE r.token_hash = $1 AND r.used_at IS NOT NULL",
             )
             .bind(presented.as_bytes())
             .fetch_optional(&mut *tx)
@@ -136,7 +136,7 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(Rotation::Unknown);
             };
-            sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+            sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
                 .bind(&key)
                 .execute(&mut *tx)
                 .await?;
@@ -150,7 +150,7 @@ impl Store {
 
         let family: Option<(String, String, String, i64, i64)> = sqlx::query_as(
             "SELECT user_id, family_id, COALESCE(scope, ''), created_at, expires_at FROM sessions
-             WHERE id_hash = ? AND kind = 'api'",
+             WHERE id_hash = $1 AND kind = 'api'",
         )
         .bind(&session_key)
         .fetch_optional(&mut *tx)
@@ -163,7 +163,7 @@ impl Store {
         let now_seconds = unix_seconds(now);
         let deadline = created_at.saturating_add(seconds(lifetimes.max));
         if expires_at <= now_seconds || deadline <= now_seconds {
-            sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+            sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
                 .bind(&session_key)
                 .execute(&mut *tx)
                 .await?;
@@ -172,13 +172,13 @@ impl Store {
             return Ok(Rotation::Expired);
         }
 
-        sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)")
             .bind(successor.as_bytes())
             .bind(&session_key)
             .bind(now_seconds)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE sessions SET last_seen_at = ?, expires_at = ? WHERE id_hash = ?")
+        sqlx::query("UPDATE sessions SET last_seen_at = $1, expires_at = $2 WHERE id_hash = $3")
             .bind(now_seconds)
             .bind(now_seconds.saturating_add(seconds(lifetimes.idle)).min(deadline))
             .bind(&session_key)
@@ -210,7 +210,7 @@ impl Store {
 
         let ticket = self.cache.families.ticket();
         let row: Option<(String, i64, i64)> =
-            sqlx::query_as("SELECT user_id, created_at, expires_at FROM sessions WHERE id_hash = ? AND kind = 'api'")
+            sqlx::query_as("SELECT user_id, created_at, expires_at FROM sessions WHERE id_hash = $1 AND kind = 'api'")
                 .bind(key.as_bytes())
                 .fetch_optional(&self.pool)
                 .await?;
@@ -234,7 +234,7 @@ impl Store {
     /// tokens fail the liveness check from now on.
     pub async fn revoke_family(&self, family_id: &str) -> Result<bool, StoreError> {
         let key = family_key(family_id);
-        let result = sqlx::query("DELETE FROM sessions WHERE id_hash = ? AND kind = 'api'")
+        let result = sqlx::query("DELETE FROM sessions WHERE id_hash = $1 AND kind = 'api'")
             .bind(key.as_bytes())
             .execute(&self.pool)
             .await?;

@@ -65,7 +65,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO audit_events (user_id, kind, ip, user_agent, detail, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit_events (user_id, kind, ip, user_agent, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(user_id.map(UserId::as_str))
         .bind(kind)
@@ -82,10 +82,10 @@ impl Store {
     pub async fn recent_events(&self, user_id: &UserId, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
         let rows: Vec<(String, Option<String>, Option<String>, Option<String>, i64)> = sqlx::query_as(
             "SELECT kind, ip, user_agent, detail, created_at FROM audit_events
-             WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+             WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
         )
         .bind(user_id.as_str())
-        .bind(limit)
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()

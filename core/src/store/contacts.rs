@@ -13,7 +13,7 @@ pub struct Contact {
 impl Store {
     pub async fn list_contacts(&self, owner: &UserId) -> Result<Vec<Contact>, StoreError> {
         let rows: Vec<(String, String, Option<String>, i64)> = sqlx::query_as(
-            "SELECT id, name, email, created_at FROM contacts WHERE owner_id = ? ORDER BY created_at, rowid",
+            "SELECT id, name, email, created_at FROM contacts WHERE owner_id = $1 ORDER BY created_at, id",
         )
         .bind(owner.as_str())
         .fetch_all(&self.pool)
@@ -37,8 +37,10 @@ impl Store {
         email: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<Contact, StoreError> {
-        let id = uuid::Uuid::new_v4().to_string();
-        sqlx::query("INSERT INTO contacts (id, owner_id, name, email, created_at) VALUES (?, ?, ?, ?, ?)")
+        // Version 7 ids sort by creation time, which orders contacts made
+        // within one second.
+        let id = uuid::Uuid::now_v7().to_string();
+        sqlx::query("INSERT INTO contacts (id, owner_id, name, email, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(&id)
             .bind(owner.as_str())
             .bind(name)

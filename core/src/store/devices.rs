@@ -27,7 +27,7 @@ impl Store {
         // another login of the user writes in between.
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO known_devices (user_id, device, first_seen_at) VALUES (?, ?, ?)
+            "INSERT INTO known_devices (user_id, device, first_seen_at) VALUES ($1, $2, $3)
              ON CONFLICT (user_id, device) DO NOTHING",
         )
         .bind(user_id.as_str())
@@ -35,7 +35,7 @@ impl Store {
         .bind(unix_seconds(now))
         .execute(&mut *tx)
         .await?;
-        let known: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM known_devices WHERE user_id = ?")
+        let known: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM known_devices WHERE user_id = $1")
             .bind(user_id.as_str())
             .fetch_one(&mut *tx)
             .await?;

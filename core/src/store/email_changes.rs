@@ -33,13 +33,13 @@ impl Store {
         expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM email_change_tokens WHERE user_id = ? AND used_at IS NULL")
+        sqlx::query("DELETE FROM email_change_tokens WHERE user_id = $1 AND used_at IS NULL")
             .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?;
         sqlx::query(
             "INSERT INTO email_change_tokens (token_hash, user_id, new_email, created_at, expires_at)
-             VALUES (?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(hash.as_bytes())
         .bind(user_id.as_str())
@@ -62,8 +62,8 @@ impl Store {
     ) -> Result<EmailChange, StoreError> {
         let mut tx = self.pool.begin().await?;
         let spent: Option<(String, String)> = sqlx::query_as(
-            "UPDATE email_change_tokens SET used_at = ?
-             WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?
+            "UPDATE email_change_tokens SET used_at = $1
+             WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $3
              RETURNING user_id, new_email",
         )
         .bind(unix_seconds(now))
@@ -76,7 +76,7 @@ impl Store {
             return self.classify_email_change_token(hash).await;
         };
 
-        let old_email: Option<String> = sqlx::query_scalar("SELECT email FROM users WHERE id = ?")
+        let old_email: Option<String> = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
             .bind(&user_id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -84,7 +84,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(EmailChange::Unknown);
         };
-        let updated = sqlx::query("UPDATE users SET email = ?, email_verified_at = ?, updated_at = ? WHERE id = ?")
+        let updated = sqlx::query("UPDATE users SET email = $1, email_verified_at = $2, updated_at = $3 WHERE id = $4")
             .bind(&new_email)
             .bind(unix_seconds(now))
             .bind(unix_seconds(now))
@@ -99,7 +99,7 @@ impl Store {
             }
             Err(error) => return Err(error.into()),
         }
-        sqlx::query("DELETE FROM email_change_tokens WHERE user_id = ? AND used_at IS NULL")
+        sqlx::query("DELETE FROM email_change_tokens WHERE user_id = $1 AND used_at IS NULL")
             .bind(&user_id)
             .execute(&mut *tx)
             .await?;
@@ -116,7 +116,7 @@ impl Store {
 
     async fn classify_email_change_token(&self, hash: &TokenHash) -> Result<EmailChange, StoreError> {
         let row: Option<(Option<i64>,)> =
-            sqlx::query_as("SELECT used_at FROM email_change_tokens WHERE token_hash = ?")
+            sqlx::query_as("SELECT used_at FROM email_change_tokens WHERE token_hash = $1")
                 .bind(hash.as_bytes())
                 .fetch_optional(&self.pool)
                 .await?;
@@ -136,7 +136,7 @@ impl Store {
     ) -> Result<Option<String>, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT new_email FROM email_change_tokens
-             WHERE user_id = ? AND used_at IS NULL AND expires_at > ?
+             WHERE user_id = $1 AND used_at IS NULL AND expires_at > $2
              ORDER BY created_at DESC LIMIT 1",
         )
         .bind(user_id.as_str())
@@ -147,7 +147,7 @@ impl Store {
 
     /// Deletes email change tokens that expired before `cutoff`.
     pub async fn delete_expired_email_change_tokens(&self, cutoff: OffsetDateTime) -> Result<u64, StoreError> {
-        let result = sqlx::query("DELETE FROM email_change_tokens WHERE expires_at < ?")
+        let result = sqlx::query("DELETE FROM email_change_tokens WHERE expires_at < $1")
             .bind(unix_seconds(cutoff))
             .execute(&self.pool)
             .await?;

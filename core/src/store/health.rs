@@ -1,6 +1,6 @@
 //! Whether the database can serve requests, for the readiness probe.
 
-use super::{Store, SQLITE_MIGRATOR};
+use super::Store;
 
 /// Reason the database cannot serve requests.
 #[derive(Debug, thiserror::Error)]
@@ -15,10 +15,12 @@ impl Store {
     /// Checks that the database runs a query and that every migration of
     /// this build has been applied successfully.
     pub async fn readiness(&self) -> Result<(), NotReady> {
-        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
             .fetch_all(&self.pool)
             .await?;
-        match SQLITE_MIGRATOR
+        match self
+            .backend
+            .migrator()
             .iter()
             .map(|migration| migration.version)
             .find(|version| !applied.contains(version))

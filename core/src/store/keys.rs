@@ -23,11 +23,12 @@ impl std::fmt::Debug for SigningKeyRow {
 }
 
 impl Store {
-    /// Returns all signing keys, newest first.
+    /// Returns all signing keys, the active one first and then the retired
+    /// ones, newest first.
     pub async fn signing_keys(&self) -> Result<Vec<SigningKeyRow>, StoreError> {
         let rows: Vec<(String, Vec<u8>, Vec<u8>, i64, Option<i64>)> = sqlx::query_as(
             "SELECT kid, private_key, public_key, created_at, retired_at FROM signing_keys
-             ORDER BY created_at DESC, rowid DESC",
+             ORDER BY retired_at IS NOT NULL, created_at DESC, kid DESC",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -53,11 +54,11 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
+        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
             .bind(unix_seconds(now))
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO signing_keys (kid, private_key, public_key, created_at) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO signing_keys (kid, private_key, public_key, created_at) VALUES ($1, $2, $3, $4)")
             .bind(kid)
             .bind(private_key)
             .bind(public_key)
@@ -70,7 +71,7 @@ impl Store {
 
     /// Deletes keys retired before `cutoff`.
     pub async fn delete_retired_signing_keys(&self, cutoff: OffsetDateTime) -> Result<u64, StoreError> {
-        let result = sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < ?")
+        let result = sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1")
             .bind(unix_seconds(cutoff))
             .execute(&self.pool)
             .await?;

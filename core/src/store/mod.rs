@@ -18,8 +18,9 @@ mod verification;
 use std::{str::FromStr, sync::Arc, time::Duration};
 
 use sqlx::{
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-    SqlitePool,
+    any::AnyPoolOptions,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode},
+    AnyPool, ConnectOptions, Connection, Executor,
 };
 use time::OffsetDateTime;
 
@@ -45,9 +46,46 @@ pub use verification::TokenState;
 /// Migrations for SQLite, embedded in the binary and applied at start.
 pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
+/// Migrations for PostgreSQL, embedded in the binary and applied at start.
+pub static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// How long a request waits for a database connection before it is told
+/// that the service is unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The database behind a `DATABASE_URL`. Every statement of the store is
+/// written once, in SQL that both accept, with `$1`-style parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// One file, one machine: the default.
+    Sqlite,
+    /// Shared by several instances.
+    Postgres,
+}
+
+impl Backend {
+    /// Names the backend from the URL scheme.
+    pub fn of_url(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Self::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_owned()))
+        }
+    }
+
+    fn migrator(self) -> &'static sqlx::migrate::Migrator {
+        match self {
+            Self::Sqlite => &SQLITE_MIGRATOR,
+            Self::Postgres => &POSTGRES_MIGRATOR,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("unsupported DATABASE_URL scheme in {0:?}; use sqlite://path/to/file.db")]
+    #[error("unsupported DATABASE_URL scheme in {0:?}; use sqlite://path/to/file.db or postgres://host/db")]
     UnsupportedUrl(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -65,7 +103,8 @@ const DEFAULT_READ_CACHE_TTL: Duration = Duration::from_secs(1);
 /// Handle to the database, cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
     cache: Arc<Caches>,
 }
 
@@ -90,36 +129,46 @@ impl Caches {
 }
 
 impl Store {
-    /// Opens the database named by `url`, creating the file and its folder if
-    /// needed, and applies pending migrations.
+    /// Opens the database named by `url` and applies pending migrations.
+    /// A SQLite file and its folder are created if needed.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        if !url.starts_with("sqlite:") {
-            return Err(StoreError::UnsupportedUrl(url.to_owned()));
-        }
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .foreign_keys(true)
-            // WAL lets readers run beside the one writer; NORMAL sync is
-            // durable across application crashes in WAL mode.
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5));
-        if let Some(folder) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(folder).map_err(|source| StoreError::Folder {
-                path: folder.display().to_string(),
-                source,
-            })?;
+        let backend = Backend::of_url(url)?;
+        sqlx::any::install_default_drivers();
+        if backend == Backend::Sqlite {
+            prepare_sqlite_file(url).await?;
         }
 
-        let pool = SqlitePoolOptions::new()
+        let pool = AnyPoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // NORMAL sync is durable across application crashes
+                        // in WAL mode; the busy timeout lets a writer wait
+                        // for the one before it instead of failing.
+                        connection
+                            .execute(
+                                "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;",
+                            )
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
             .await?;
-        SQLITE_MIGRATOR.run(&pool).await?;
+        backend.migrator().run(&pool).await?;
         Ok(Self {
             pool,
+            backend,
             cache: Arc::new(Caches::new(DEFAULT_READ_CACHE_TTL)),
         })
+    }
+
+    /// Returns which database this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Sets how long hot reads are served from memory, which bounds how late
@@ -127,6 +176,7 @@ impl Store {
     pub fn with_read_cache_ttl(self, ttl: Duration) -> Self {
         Self {
             pool: self.pool,
+            backend: self.backend,
             cache: Arc::new(Caches::new(ttl)),
         }
     }
@@ -171,12 +221,12 @@ impl Store {
     ) -> Result<(), StoreError> {
         let table = tokens.table();
         let mut tx = self.pool.begin().await?;
-        sqlx::query(&format!("DELETE FROM {table} WHERE user_id = ? AND used_at IS NULL"))
+        sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1 AND used_at IS NULL"))
             .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?;
         sqlx::query(&format!(
-            "INSERT INTO {table} (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)"
+            "INSERT INTO {table} (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)"
         ))
         .bind(hash.as_bytes())
         .bind(user_id.as_str())
@@ -187,6 +237,23 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Creates the SQLite file and its folder, and switches the file to WAL,
+/// which lets readers run beside the one writer and is kept in the file.
+async fn prepare_sqlite_file(url: &str) -> Result<(), StoreError> {
+    let options = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal);
+    if let Some(folder) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).map_err(|source| StoreError::Folder {
+            path: folder.display().to_string(),
+            source,
+        })?;
+    }
+    let connection = options.connect().await?;
+    connection.close().await?;
+    Ok(())
 }
 
 fn unix_seconds(at: OffsetDateTime) -> i64 {

@@ -38,7 +38,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<ResetTokenState, StoreError> {
         let row: Option<(String, i64, Option<i64>)> =
-            sqlx::query_as("SELECT user_id, expires_at, used_at FROM password_reset_tokens WHERE token_hash = ?")
+            sqlx::query_as("SELECT user_id, expires_at, used_at FROM password_reset_tokens WHERE token_hash = $1")
                 .bind(hash.as_bytes())
                 .fetch_optional(&self.pool)
                 .await?;
@@ -64,8 +64,8 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let spent = sqlx::query(
-            "UPDATE password_reset_tokens SET used_at = ?
-             WHERE token_hash = ? AND user_id = ? AND used_at IS NULL AND expires_at > ?",
+            "UPDATE password_reset_tokens SET used_at = $1
+             WHERE token_hash = $2 AND user_id = $3 AND used_at IS NULL AND expires_at > $4",
         )
         .bind(unix_seconds(now))
         .bind(hash.as_bytes())
@@ -79,8 +79,8 @@ impl Store {
         }
 
         sqlx::query(
-            "UPDATE users SET password_hash = ?, email_verified_at = COALESCE(email_verified_at, ?), updated_at = ?
-             WHERE id = ?",
+            "UPDATE users SET password_hash = $1, email_verified_at = COALESCE(email_verified_at, $2), updated_at = $3
+             WHERE id = $4",
         )
         .bind(new_password_hash)
         .bind(unix_seconds(now))
@@ -88,11 +88,11 @@ impl Store {
         .bind(user_id.as_str())
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM password_reset_tokens WHERE user_id = ? AND used_at IS NULL")
+        sqlx::query("DELETE FROM password_reset_tokens WHERE user_id = $1 AND used_at IS NULL")
             .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?;
@@ -117,7 +117,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let changed =
-            sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?")
+            sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash = $4")
                 .bind(new_password_hash)
                 .bind(unix_seconds(now))
                 .bind(user_id.as_str())
@@ -129,12 +129,12 @@ impl Store {
             return Ok(false);
         }
 
-        sqlx::query("DELETE FROM password_reset_tokens WHERE user_id = ? AND used_at IS NULL")
+        sqlx::query("DELETE FROM password_reset_tokens WHERE user_id = $1 AND used_at IS NULL")
             .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?;
         let keep: &[u8] = keep.map_or(&[], |key| key.as_bytes());
-        sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id_hash <> ?")
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
             .bind(user_id.as_str())
             .bind(keep)
             .execute(&mut *tx)
@@ -147,7 +147,7 @@ impl Store {
 
     /// Deletes reset tokens that expired before `cutoff`, used or not.
     pub async fn delete_expired_password_reset_tokens(&self, cutoff: OffsetDateTime) -> Result<u64, StoreError> {
-        let result = sqlx::query("DELETE FROM password_reset_tokens WHERE expires_at < ?")
+        let result = sqlx::query("DELETE FROM password_reset_tokens WHERE expires_at < $1")
             .bind(unix_seconds(cutoff))
             .execute(&self.pool)
             .await?;

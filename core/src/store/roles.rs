@@ -9,9 +9,9 @@ impl Store {
         }
         let ticket = self.cache.profiles.ticket();
         let row: Option<(String, String, String, Option<i64>, i64, Option<String>)> = sqlx::query_as(
-            "SELECT u.id, u.email, u.display_name, u.email_verified_at, u.created_at, GROUP_CONCAT(r.role, ' ')
+            "SELECT u.id, u.email, u.display_name, u.email_verified_at, u.created_at, string_agg(r.role, ' ')
              FROM users u LEFT JOIN user_roles r ON r.user_id = u.id
-             WHERE u.id = ? GROUP BY u.id",
+             WHERE u.id = $1 GROUP BY u.id",
         )
         .bind(user_id.as_str())
         .fetch_optional(&self.pool)
@@ -40,7 +40,7 @@ impl Store {
     }
 
     pub async fn user_roles(&self, user_id: &UserId) -> Result<Vec<Role>, StoreError> {
-        let names: Vec<String> = sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = ?")
+        let names: Vec<String> = sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = $1")
             .bind(user_id.as_str())
             .fetch_all(&self.pool)
             .await?;
@@ -61,11 +61,11 @@ impl Store {
         // The delete comes first, so that the transaction takes the write
         // lock at once rather than failing when a read is overtaken.
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM user_roles WHERE user_id = ?")
+        sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
             .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = ?")
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1")
             .bind(user_id.as_str())
             .fetch_optional(&mut *tx)
             .await?;
@@ -74,7 +74,7 @@ impl Store {
             return Ok(false);
         }
         for role in &roles {
-            sqlx::query("INSERT INTO user_roles (user_id, role) VALUES (?, ?)")
+            sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
                 .bind(user_id.as_str())
                 .bind(role.as_str())
                 .execute(&mut *tx)

@@ -147,7 +147,7 @@ impl SessionStore {
     pub async fn delete_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let result = sqlx::query(
             "DELETE FROM sessions
-             WHERE expires_at <= ? OR (kind = 'browser' AND remembered = 0 AND created_at <= ?)",
+             WHERE expires_at <= $1 OR (kind = 'browser' AND remembered = 0 AND created_at <= $2)",
         )
         .bind(unix_seconds(now))
         .bind(self.oldest_allowed_login(now))
@@ -160,7 +160,7 @@ impl SessionStore {
     pub async fn list_for_user(&self, user_id: &UserId, now: OffsetDateTime) -> Result<Vec<SessionRow>, StoreError> {
         let rows: Vec<ListedRow> = sqlx::query_as(
             "SELECT id_hash, kind, ip, user_agent, created_at, last_seen_at, expires_at FROM sessions
-             WHERE user_id = ? AND expires_at > ? AND (kind = 'api' OR remembered = 1 OR created_at > ?)
+             WHERE user_id = $1 AND expires_at > $2 AND (kind = 'api' OR remembered = 1 OR created_at > $3)
              ORDER BY last_seen_at DESC",
         )
         .bind(user_id.as_str())
@@ -187,7 +187,7 @@ impl SessionStore {
     /// Ends one login of the user, browser session or token family, by its
     /// key. Returns `false` when the user has no such login.
     pub async fn revoke_one(&self, user_id: &UserId, key: &[u8]) -> Result<bool, StoreError> {
-        let result = sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id_hash = ?")
+        let result = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash = $2")
             .bind(user_id.as_str())
             .bind(key)
             .execute(&self.store.pool)
@@ -202,7 +202,7 @@ impl SessionStore {
     /// Ends every login of the user except `keep`. Returns how many ended.
     pub async fn revoke_all_except(&self, user_id: &UserId, keep: Option<&TokenHash>) -> Result<u64, StoreError> {
         let keep: &[u8] = keep.map_or(&[], |key| key.as_bytes());
-        let result = sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id_hash <> ?")
+        let result = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
             .bind(user_id.as_str())
             .bind(keep)
             .execute(&self.store.pool)
@@ -216,7 +216,7 @@ impl SessionStore {
 
     /// Ends every login of the user. Returns how many there were.
     pub async fn revoke_all_for_user(&self, user_id: &UserId) -> Result<u64, StoreError> {
-        let result = sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+        let result = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(user_id.as_str())
             .execute(&self.store.pool)
             .await?;
@@ -239,7 +239,7 @@ impl TowerSessionStore for SessionStore {
             let inserted = sqlx::query(
                 "INSERT INTO sessions
                      (id_hash, user_id, data, ip, user_agent, remembered, created_at, last_seen_at, expires_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                  ON CONFLICT (id_hash) DO NOTHING",
             )
             .bind(id_hash(&record.id).as_bytes())
@@ -247,7 +247,7 @@ impl TowerSessionStore for SessionStore {
             .bind(&columns.data)
             .bind(&columns.ip)
             .bind(&columns.user_agent)
-            .bind(columns.remembered)
+            .bind(i64::from(columns.remembered))
             .bind(now)
             .bind(now)
             .bind(columns.expires_at)
@@ -268,15 +268,15 @@ impl TowerSessionStore for SessionStore {
         let now = unix_seconds(OffsetDateTime::now_utc());
         let columns = Columns::of(record, now, self.lifetimes.idle)?;
         sqlx::query(
-            "UPDATE sessions SET user_id = ?, data = ?, ip = COALESCE(?, ip), user_agent = COALESCE(?, user_agent),
-                 remembered = ?, last_seen_at = ?, expires_at = ?
-             WHERE id_hash = ? AND kind = 'browser'",
+            "UPDATE sessions SET user_id = $1, data = $2, ip = COALESCE($3, ip), user_agent = COALESCE($4, user_agent),
+                 remembered = $5, last_seen_at = $6, expires_at = $7
+             WHERE id_hash = $8 AND kind = 'browser'",
         )
         .bind(&columns.user_id)
         .bind(&columns.data)
         .bind(&columns.ip)
         .bind(&columns.user_agent)
-        .bind(columns.remembered)
+        .bind(i64::from(columns.remembered))
         .bind(now)
         .bind(columns.expires_at)
         .bind(id_hash(&record.id).as_bytes())
@@ -290,7 +290,7 @@ impl TowerSessionStore for SessionStore {
         let now = OffsetDateTime::now_utc();
         let row: Option<(String, i64)> = sqlx::query_as(
             "SELECT data, expires_at FROM sessions
-             WHERE id_hash = ? AND kind = 'browser' AND expires_at > ? AND (remembered = 1 OR created_at > ?)",
+             WHERE id_hash = $1 AND kind = 'browser' AND expires_at > $2 AND (remembered = 1 OR created_at > $3)",
         )
         .bind(id_hash(id).as_bytes())
         .bind(unix_seconds(now))
@@ -312,7 +312,7 @@ impl TowerSessionStore for SessionStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = ? AND kind = 'browser'")
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1 AND kind = 'browser'")
             .bind(id_hash(id).as_bytes())
             .execute(&self.store.pool)
             .await

@@ -95,7 +95,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO users (id, email, display_name, password_hash, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id.as_str())
         .bind(new.email)
@@ -108,7 +108,7 @@ impl Store {
 
         match inserted {
             Ok(_) => {
-                sqlx::query("INSERT INTO user_roles (user_id, role) VALUES (?, ?)")
+                sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
                     .bind(id.as_str())
                     .bind(Role::Viewer.as_str())
                     .execute(&mut *tx)
@@ -129,13 +129,13 @@ impl Store {
 
     /// Finds an account by its canonical email.
     pub async fn find_credentials_by_email(&self, email: &str) -> Result<Option<StoredCredentials>, StoreError> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?");
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
         let row: Option<UserRow> = sqlx::query_as(&sql).bind(email).fetch_optional(&self.pool).await?;
         row.map(UserRow::into_credentials).transpose()
     }
 
     pub async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?");
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
         let row: Option<UserRow> = sqlx::query_as(&sql)
             .bind(id.as_str())
             .fetch_optional(&self.pool)
@@ -157,7 +157,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let result =
-            sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?")
+            sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash = $4")
                 .bind(new_hash)
                 .bind(unix_seconds(now))
                 .bind(id.as_str())
@@ -172,7 +172,7 @@ impl Store {
     /// events go with it (foreign keys with `ON DELETE CASCADE`). Returns
     /// whether it existed.
     pub async fn delete_user(&self, id: &UserId) -> Result<bool, StoreError> {
-        let result = sqlx::query("DELETE FROM users WHERE id = ?")
+        let result = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id.as_str())
             .execute(&self.pool)
             .await?;
@@ -187,7 +187,7 @@ impl Store {
         display_name: &str,
         now: OffsetDateTime,
     ) -> Result<Option<User>, StoreError> {
-        sqlx::query("UPDATE users SET display_name = ?, updated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE users SET display_name = $1, updated_at = $2 WHERE id = $3")
             .bind(display_name)
             .bind(unix_seconds(now))
             .bind(id.as_str())

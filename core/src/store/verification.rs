@@ -39,8 +39,8 @@ impl Store {
     ) -> Result<TokenState, StoreError> {
         let mut tx = self.pool.begin().await?;
         let spent: Option<(String,)> = sqlx::query_as(
-            "UPDATE email_verification_tokens SET used_at = ?
-             WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?
+            "UPDATE email_verification_tokens SET used_at = $1
+             WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $3
              RETURNING user_id",
         )
         .bind(unix_seconds(now))
@@ -55,8 +55,8 @@ impl Store {
         };
 
         sqlx::query(
-            "UPDATE users SET email_verified_at = COALESCE(email_verified_at, ?), updated_at = ?
-             WHERE id = ?",
+            "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $1), updated_at = $2
+             WHERE id = $3",
         )
         .bind(unix_seconds(now))
         .bind(unix_seconds(now))
@@ -76,7 +76,7 @@ impl Store {
 
     async fn classify_unusable_token(&self, hash: &TokenHash) -> Result<TokenState, StoreError> {
         let row: Option<(String, Option<i64>)> =
-            sqlx::query_as("SELECT user_id, used_at FROM email_verification_tokens WHERE token_hash = ?")
+            sqlx::query_as("SELECT user_id, used_at FROM email_verification_tokens WHERE token_hash = $1")
                 .bind(hash.as_bytes())
                 .fetch_optional(&self.pool)
                 .await?;
@@ -91,7 +91,7 @@ impl Store {
 
     /// Deletes tokens that expired before `cutoff`, used or not.
     pub async fn delete_expired_verification_tokens(&self, cutoff: OffsetDateTime) -> Result<u64, StoreError> {
-        let result = sqlx::query("DELETE FROM email_verification_tokens WHERE expires_at < ?")
+        let result = sqlx::query("DELETE FROM email_verification_tokens WHERE expires_at < $1")
             .bind(unix_seconds(cutoff))
             .execute(&self.pool)
             .await?;
@@ -104,7 +104,7 @@ impl Store {
     /// token's state.
     pub async fn verification_token_owner(&self, hash: &TokenHash) -> Result<Option<UserId>, StoreError> {
         let row: Option<(String,)> =
-            sqlx::query_as("SELECT user_id FROM email_verification_tokens WHERE token_hash = ?")
+            sqlx::query_as("SELECT user_id FROM email_verification_tokens WHERE token_hash = $1")
                 .bind(hash.as_bytes())
                 .fetch_optional(&self.pool)
                 .await?;

@@ -1,8 +1,9 @@
-//! A real Latchkey server on a loopback port with its own SQLite file and
-//! mail outbox, and the HTTP helpers the tests drive it with.
+//! A real Latchkey server on a loopback port with its own database (see
+//! `database`) and mail outbox, and the HTTP helpers the tests drive it with.
 
 #![allow(dead_code, reason = "each test binary uses a different part of the harness")]
 
+pub mod database;
 pub mod mail;
 
 use std::{collections::HashMap, net::SocketAddr, path::PathBuf};
@@ -12,8 +13,10 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use latchkey_core::config::Config;
 use leptos::prelude::LeptosOptions;
 use reqwest::{header, redirect::Policy, Response, StatusCode};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 use tempfile::TempDir;
+
+use database::TestDatabase;
 
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -21,10 +24,12 @@ pub struct TestServer {
     pub base: String,
     pub dir: TempDir,
     pub outbox: PathBuf,
-    pub db: SqlitePool,
+    pub db: AnyPool,
     pub services: server::Services,
     client: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
+    /// Declared last, so that it is dropped after everything that uses it.
+    pub database: TestDatabase,
 }
 
 impl Drop for TestServer {
@@ -76,12 +81,10 @@ impl TestServer {
         let address = listener.local_addr().unwrap();
         let base = format!("http://{address}");
         let outbox = dir.path().join("outbox");
+        let database = TestDatabase::create(dir.path()).await;
 
         let mut variables: HashMap<String, String> = HashMap::from([
-            (
-                "DATABASE_URL".into(),
-                format!("sqlite://{}", dir.path().join("latchkey.db").display()),
-            ),
+            ("DATABASE_URL".into(), database.url.clone()),
             ("MAIL_OUTBOX_DIR".into(), outbox.display().to_string()),
             ("PUBLIC_URL".into(), base.clone()),
             // Cheap hashes keep the suite fast; the production parameters
@@ -106,9 +109,7 @@ impl TestServer {
                 .unwrap();
         });
 
-        let db = SqlitePool::connect(&config.database_url)
-            .await
-            .expect("open test database");
+        let db = database.pool().await;
         // A bounded wait turns a stuck request into a failure that names it.
         let client = reqwest::Client::builder()
             .redirect(Policy::none())
@@ -123,6 +124,7 @@ impl TestServer {
             services,
             client,
             task,
+            database,
         }
     }
 

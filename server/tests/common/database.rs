@@ -1,0 +1,86 @@
+//! The database a test server runs on: a SQLite file in the test's folder by
+//! default, or a fresh PostgreSQL database when `LATCHKEY_TEST_POSTGRES`
+//! names a server, so that the same tests cover both backends.
+
+use std::path::Path;
+
+use sqlx::{AnyPool, Connection};
+
+/// Names the PostgreSQL server the suite runs against, as a URL without a
+/// database, for example `postgres://postgres@127.0.0.1:5432`.
+const POSTGRES_VARIABLE: &str = "LATCHKEY_TEST_POSTGRES";
+
+/// A database that exists for one test and is dropped with this value.
+pub struct TestDatabase {
+    pub url: String,
+    postgres: Option<Postgres>,
+}
+
+struct Postgres {
+    server: String,
+    name: String,
+}
+
+impl TestDatabase {
+    /// Creates an empty database: a PostgreSQL one when the suite runs on
+    /// PostgreSQL, otherwise a SQLite file name inside `dir`.
+    pub async fn create(dir: &Path) -> Self {
+        let Ok(server) = std::env::var(POSTGRES_VARIABLE) else {
+            return Self {
+                url: format!("sqlite://{}", dir.join("latchkey.db").display()),
+                postgres: None,
+            };
+        };
+        let server = server.trim_end_matches('/').to_owned();
+        let name = format!("latchkey_test_{}", uuid::Uuid::new_v4().simple());
+        sqlx::any::install_default_drivers();
+        let mut admin = sqlx::AnyConnection::connect(&format!("{server}/postgres"))
+            .await
+            .expect("connect to the PostgreSQL test server");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create the test database");
+        admin.close().await.ok();
+        Self {
+            url: format!("{server}/{name}"),
+            postgres: Some(Postgres { server, name }),
+        }
+    }
+
+    /// Whether the suite runs on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+
+    /// Opens a pool on the database, for assertions on stored rows.
+    pub async fn pool(&self) -> AnyPool {
+        sqlx::any::install_default_drivers();
+        AnyPool::connect(&self.url).await.expect("open the test database")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(Postgres { server, name }) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs outside async code, so a thread of its own drops the
+        // database; FORCE ends the connections the server left open.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let mut admin = sqlx::AnyConnection::connect(&format!("{server}/postgres")).await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await?;
+                admin.close().await
+            })?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop the test database: {dropped:?}");
+        }
+    }
+}
