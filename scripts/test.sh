@@ -23,7 +23,8 @@ cargo test --locked -p latchkey-core -p server
 say "integration tests on PostgreSQL at ${LATCHKEY_TEST_POSTGRES:=postgres://postgres@127.0.0.1:5432}"
 export LATCHKEY_TEST_POSTGRES
 ensure_postgres "$LATCHKEY_TEST_POSTGRES"
-cargo test --locked -p server
+# The same packages as above, so that the build is reused.
+cargo test --locked -p latchkey-core -p server --test '*'
 unset LATCHKEY_TEST_POSTGRES
 
 say "release build for the browser tests"

@@ -10,12 +10,15 @@ use url::Url;
 use crate::{
     blocklist::is_common_password,
     devices, emails,
-    mail::Mailer,
+    mail::Mail,
+    mail_queue::MailQueue,
     metrics::{LoginOutcome, METRICS},
     password::{PasswordError, PasswordHasher, Verification},
     password_rules::{normalize_password, PasswordRules},
     session::ClientInfo,
-    store::{event, AuditEvent, DeviceSeen, NewUser, SessionStore, Store, StoreError, TokenState, User, UserId},
+    store::{
+        event, AuditEvent, DeviceSeen, MailedLink, NewUser, SessionStore, Store, StoreError, TokenState, User, UserId,
+    },
     throttle::{Action, AfterFailure, LoginBlocked, Throttle, TooManyAttempts},
     timestamps::minute_utc,
     token::{SecretToken, TokenHash},
@@ -116,7 +119,7 @@ pub struct Accounts {
     store: Store,
     sessions: SessionStore,
     hasher: PasswordHasher,
-    mailer: Mailer,
+    mail: MailQueue,
     throttle: Throttle,
     settings: AccountSettings,
 }
@@ -162,7 +165,7 @@ impl Accounts {
         store: Store,
         sessions: SessionStore,
         hasher: PasswordHasher,
-        mailer: Mailer,
+        mail: MailQueue,
         throttle: Throttle,
         settings: AccountSettings,
     ) -> Self {
@@ -170,7 +173,7 @@ impl Accounts {
             store,
             sessions,
             hasher,
-            mailer,
+            mail,
             throttle,
             settings,
         }
@@ -187,6 +190,11 @@ impl Accounts {
 
     pub fn throttle(&self) -> &Throttle {
         &self.throttle
+    }
+
+    /// Returns the handle that wakes the mail worker.
+    pub fn mail_queue(&self) -> &MailQueue {
+        &self.mail
     }
 
     pub fn store(&self) -> &Store {
@@ -220,21 +228,25 @@ impl Accounts {
             display_name: &valid.display_name,
             password_hash: &password_hash,
         };
-        // Mail goes out after the response in both cases, so that a new
-        // account and an existing one take the same time to respond.
-        let accounts = self.clone();
-        match self.store.insert_user(&new_user, now).await? {
+        // The account, its verification link and the mail carrying it are
+        // stored in one transaction, so no account lacks its mail.
+        let token = SecretToken::generate();
+        let mail = self.verification_mail(&valid.email, &valid.display_name, &token);
+        let link = MailedLink {
+            hash: &token.hash(),
+            expires_at: now + self.settings.verification_ttl,
+            mail: &mail,
+        };
+        match self.store.insert_user(&new_user, &link, now).await? {
             Some(user) => {
                 tracing::info!(user.id = %user.id, "account registered");
-                let registered = user.clone();
-                tokio::spawn(async move {
-                    if let Err(error) = accounts.send_verification(&registered, now).await {
-                        tracing::error!(user.id = %registered.id, %error, "verification link not sent");
-                    }
-                });
+                self.mail.wake();
                 Ok(Some(user))
             }
             None => {
+                // The owner's mail is prepared after the response, so that a
+                // new account and an existing one take the same time.
+                let accounts = self.clone();
                 let email = valid.email;
                 tokio::spawn(async move {
                     if let Err(error) = accounts.notify_existing_account(&email, now).await {
@@ -263,30 +275,37 @@ impl Accounts {
         }
     }
 
-    /// Issues a fresh verification token for `user` and mails its link.
+    /// Issues a fresh verification token for `user` and queues its link.
     /// Earlier unused links of the user stop working.
     async fn send_verification(&self, user: &User, now: OffsetDateTime) -> Result<(), AccountError> {
         let token = SecretToken::generate();
-        let expires_at = now + self.settings.verification_ttl;
-        self.store
-            .replace_verification_token(&user.id, &token.hash(), now, expires_at)
-            .await?;
-
-        let link = self.link("verify-email", &[("token", token.expose())]);
-        let hours = self.settings.verification_ttl.as_secs().div_ceil(3_600);
-        let mail = emails::verification(&user.email, &user.display_name, link.as_str(), hours);
-        self.deliver(mail, &user.id).await;
+        let mail = self.verification_mail(&user.email, &user.display_name, &token);
+        let link = MailedLink {
+            hash: &token.hash(),
+            expires_at: now + self.settings.verification_ttl,
+            mail: &mail,
+        };
+        self.store.replace_verification_token(&user.id, &link, now).await?;
+        self.mail.wake();
         Ok(())
     }
 
-    /// Sends a message, logging rather than returning a delivery failure: the
-    /// account change is already stored, and the user can ask for the mail
-    /// again from the login page.
-    async fn deliver(&self, mail: crate::mail::Mail, user_id: &UserId) {
-        let result = self.mailer.send(mail).await;
-        METRICS.mail(result.is_ok());
-        if let Err(error) = result {
-            tracing::error!(user.id = %user_id, %error, "mail delivery failed");
+    fn verification_mail(&self, email: &str, display_name: &str, token: &SecretToken) -> Mail {
+        let link = self.link("verify-email", &[("token", token.expose())]);
+        let hours = self.settings.verification_ttl.as_secs().div_ceil(3_600);
+        emails::verification(email, display_name, link.as_str(), hours)
+    }
+
+    /// Queues a message that goes with no stored change. A failure is
+    /// logged rather than returned: the change it reports already happened.
+    async fn deliver(&self, mail: Mail, user_id: &UserId) {
+        match self
+            .store
+            .queue_mail(&mail, Some(user_id), OffsetDateTime::now_utc())
+            .await
+        {
+            Ok(()) => self.mail.wake(),
+            Err(error) => tracing::error!(user.id = %user_id, %error, "mail not queued"),
         }
     }
 

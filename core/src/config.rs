@@ -11,6 +11,7 @@ use url::Url;
 
 use crate::{
     client_ip::TrustedProxies,
+    mail_queue::RetryPolicy,
     password::HashParams,
     password_rules::{PasswordRules, DEFAULT_PASSWORD_MIN_CHARS, PASSWORD_MIN_CHARS_FLOOR},
     throttle::{Backoff, Limits, Rate},
@@ -95,6 +96,8 @@ pub struct Config {
     /// Serve Prometheus metrics at `/metrics` on this address, apart from
     /// the public listener. `None`: no metrics endpoint.
     pub metrics_addr: Option<SocketAddr>,
+    /// When failed mail is tried again, and how often.
+    pub mail_retry: RetryPolicy,
 }
 
 impl Config {
@@ -163,6 +166,12 @@ impl Config {
         };
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let max_concurrent_hashes = parse_number(&get, "MAX_CONCURRENT_HASHES", cores, 1..=1024)?;
+        let retry_defaults = RetryPolicy::default();
+        let mail_retry = RetryPolicy {
+            first_delay: parse_duration(&get, "MAIL_RETRY_DELAY", "10s")?,
+            max_attempts: parse_number(&get, "MAIL_MAX_ATTEMPTS", retry_defaults.max_attempts, 1..=100)?,
+            ..retry_defaults
+        };
 
         Ok(Self {
             database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://data/latchkey.db".to_owned()),
@@ -220,6 +229,7 @@ impl Config {
                     })
                 })
                 .transpose()?,
+            mail_retry,
         })
     }
 

@@ -30,6 +30,7 @@ pub struct Metrics {
     refresh_reuse: AtomicU64,
     mail_sent: AtomicU64,
     mail_failed: AtomicU64,
+    mail_queue_depth: AtomicU64,
     request_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     request_count: AtomicU64,
     request_micros: AtomicU64,
@@ -46,6 +47,7 @@ impl Metrics {
             refresh_reuse: AtomicU64::new(0),
             mail_sent: AtomicU64::new(0),
             mail_failed: AtomicU64::new(0),
+            mail_queue_depth: AtomicU64::new(0),
             request_buckets: [const { AtomicU64::new(0) }; LATENCY_BUCKETS.len()],
             request_count: AtomicU64::new(0),
             request_micros: AtomicU64::new(0),
@@ -67,6 +69,12 @@ impl Metrics {
     pub fn mail(&self, delivered: bool) {
         let counter = if delivered { &self.mail_sent } else { &self.mail_failed };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records the messages waiting in the shared queue, as the mail worker
+    /// last counted them.
+    pub fn set_mail_queue_depth(&self, depth: u64) {
+        self.mail_queue_depth.store(depth, Ordering::Relaxed);
     }
 
     pub fn request(&self, latency: Duration) {
@@ -110,6 +118,12 @@ impl Metrics {
             text,
             "latchkey_mail_total{{result=\"failed\"}} {}",
             read(&self.mail_failed)
+        );
+        let _ = writeln!(
+            text,
+            "# HELP latchkey_mail_queue_depth Messages waiting to be sent, across instances.\n\
+             # TYPE latchkey_mail_queue_depth gauge\nlatchkey_mail_queue_depth {}",
+            read(&self.mail_queue_depth)
         );
 
         text.push_str(

@@ -26,6 +26,7 @@ use latchkey_core::{
     config::Config,
     jwt::{KeyError, KeyRing},
     mail::{MailError, Mailer},
+    mail_queue::{MailQueue, MailWorker, RetryPolicy},
     password::{PasswordError, PasswordHasher},
     store::{FamilyLifetimes, SessionLifetimes, SessionStore, Store, StoreError},
     throttle::Throttle,
@@ -54,6 +55,19 @@ pub enum StartupError {
 pub struct Services {
     pub app: AppState,
     pub api: api::ApiState,
+    /// The transport the mail worker sends with.
+    pub mailer: Mailer,
+}
+
+impl Services {
+    /// Starts the worker that sends queued mail. A server runs one; other
+    /// commands of the binary need none.
+    pub fn start_mail_worker(&self, policy: RetryPolicy) -> MailWorker {
+        let accounts = &self.app.accounts;
+        accounts
+            .mail_queue()
+            .start_worker(accounts.store().clone(), self.mailer.clone(), policy)
+    }
 }
 
 /// Name of the session cookie. Over HTTPS it takes the `__Host-` prefix, which
@@ -88,7 +102,7 @@ pub async fn build_state(config: &Config) -> Result<Services, StartupError> {
         store.clone(),
         sessions,
         hasher,
-        mailer,
+        MailQueue::new(),
         Throttle::in_memory(config.limits),
         AccountSettings {
             public_url: config.public_url.clone(),
@@ -120,6 +134,7 @@ pub async fn build_state(config: &Config) -> Result<Services, StartupError> {
     Ok(Services {
         app: AppState { accounts },
         api,
+        mailer,
     })
 }
 

@@ -71,6 +71,7 @@ async fn serve() -> Result<(), String> {
 
     let services = server::build_state(&config).await.map_err(|error| error.to_string())?;
     server::spawn_housekeeping(services.app.accounts.clone(), services.api.auth.keys().clone());
+    let mail_worker = services.start_mail_worker(config.mail_retry);
     let app = server::router(&config, services, leptos_options);
 
     let mail = if config.smtp_url.is_some() {
@@ -80,9 +81,12 @@ async fn serve() -> Result<(), String> {
     };
     tracing::info!(public_url = %config.public_url, %mail, "Latchkey starting");
 
-    listen::serve(&config, address, app, certificates, shutdown_signal())
-        .await
-        .map_err(|error| error.to_string())
+    let served = listen::serve(&config, address, app, certificates, shutdown_signal()).await;
+    // Requests have drained; the mail they queued is in the database, and
+    // the worker finishes the message it is sending.
+    mail_worker.stop().await;
+    tracing::info!("Latchkey stopped");
+    served.map_err(|error| error.to_string())
 }
 
 async fn rotate_signing_key() -> Result<(), String> {

@@ -6,13 +6,13 @@ mod common;
 
 use std::{
     path::{Path, PathBuf},
-    process::{Child, Command},
+    process::Command,
     time::{Duration, Instant},
 };
 
 use common::{
-    database::TestDatabase,
     mail::{free_port, wait_for_outbox},
+    process::Latchkey,
     TestServer, PASSWORD,
 };
 use reqwest::{header, redirect::Policy, StatusCode};
@@ -51,65 +51,6 @@ impl TestCertificate {
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap()
-    }
-}
-
-/// The binary, ended when the test ends.
-struct Latchkey {
-    child: Child,
-    log: PathBuf,
-    _database: TestDatabase,
-}
-
-impl Latchkey {
-    async fn start(dir: &Path, settings: &[(&str, &str)]) -> Self {
-        let database = TestDatabase::create(dir).await;
-        let log = dir.join("server.log");
-        let output = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
-            .current_dir(dir)
-            .env_clear()
-            .env("LEPTOS_OUTPUT_NAME", "latchkey")
-            .env("ARGON2_MEMORY_KIB", "1024")
-            .env("ARGON2_ITERATIONS", "1")
-            .env("DATABASE_URL", &database.url)
-            .envs(settings.iter().copied())
-            .stdout(output.try_clone().unwrap())
-            .stderr(output)
-            .spawn()
-            .expect("start latchkey");
-        Self {
-            child,
-            log,
-            _database: database,
-        }
-    }
-
-    fn wait_until_listening(&self, port: u16) {
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "latchkey did not start: {}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -{name}");
-    }
-}
-
-impl Drop for Latchkey {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -7,7 +7,7 @@ use super::{invalid_field, passwords::PasswordConfirmation, AccountError, Accoun
 use crate::{
     emails,
     session::ClientInfo,
-    store::{event, EmailChange, User, UserId},
+    store::{event, EmailChange, MailedLink, User, UserId},
     throttle::Action,
     token::{SecretToken, TokenHash},
     validate::{self, field},
@@ -75,17 +75,18 @@ impl Accounts {
 
         let now = OffsetDateTime::now_utc();
         let token = SecretToken::generate();
-        let expires_at = now + self.settings.verification_ttl;
-        self.store
-            .replace_email_change_token(&user.id, new_email, &token.hash(), now, expires_at)
-            .await?;
         let link = self.link("confirm-email", &[("token", token.expose())]);
         let hours = self.settings.verification_ttl.as_secs().div_ceil(3_600);
-        self.deliver(
-            emails::email_change(new_email, &user.display_name, link.as_str(), hours),
-            &user.id,
-        )
-        .await;
+        let mail = emails::email_change(new_email, &user.display_name, link.as_str(), hours);
+        let link = MailedLink {
+            hash: &token.hash(),
+            expires_at: now + self.settings.verification_ttl,
+            mail: &mail,
+        };
+        self.store
+            .replace_email_change_token(&user.id, new_email, &link, now)
+            .await?;
+        self.mail.wake();
         if notify_current {
             let forgot = self.link("forgot-password", &[]);
             self.deliver(

@@ -14,7 +14,7 @@ use crate::{
     password::Verification,
     password_rules::{check_new_password, normalize_password, PasswordContext},
     session::ClientInfo,
-    store::{event, ResetTokenState, StoredCredentials, User, UserId},
+    store::{event, MailedLink, ResetTokenState, StoredCredentials, User, UserId},
     throttle::Action,
     timestamps::minute_utc,
     token::{SecretToken, TokenHash},
@@ -110,17 +110,19 @@ impl Accounts {
         let user = credentials.user;
         let now = OffsetDateTime::now_utc();
         let token = SecretToken::generate();
-        self.store
-            .replace_password_reset_token(&user.id, &token.hash(), now, now + self.settings.password_reset_ttl)
-            .await?;
-        self.record(Some(&user.id), event::PASSWORD_RESET_REQUESTED, client, "")
-            .await?;
-
         let link = self.link("reset-password", &[("token", token.expose())]);
         let minutes = self.settings.password_reset_ttl.as_secs().div_ceil(60);
         let mail = emails::password_reset(&user.email, &user.display_name, link.as_str(), minutes);
-        self.deliver(mail, &user.id).await;
-        tracing::info!(user.id = %user.id, "password reset link sent");
+        let link = MailedLink {
+            hash: &token.hash(),
+            expires_at: now + self.settings.password_reset_ttl,
+            mail: &mail,
+        };
+        self.store.replace_password_reset_token(&user.id, &link, now).await?;
+        self.mail.wake();
+        self.record(Some(&user.id), event::PASSWORD_RESET_REQUESTED, client, "")
+            .await?;
+        tracing::info!(user.id = %user.id, "password reset link queued");
         Ok(())
     }
 

@@ -246,7 +246,11 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{roles::Role, store::NewUser};
+    use crate::{
+        roles::Role,
+        store::{testing, NewUser},
+        token::SecretToken,
+    };
 
     const LIFETIMES: FamilyLifetimes = FamilyLifetimes {
         idle: Duration::from_secs(3_600),
@@ -266,7 +270,11 @@ mod tests {
             password_hash: "$argon2id$stub",
         };
         let user = first
-            .insert_user(&new_user, OffsetDateTime::now_utc())
+            .insert_user(
+                &new_user,
+                &testing::link(&SecretToken::generate().hash(), OffsetDateTime::now_utc()),
+                OffsetDateTime::now_utc(),
+            )
             .await
             .unwrap()
             .unwrap();

@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-use super::{unix_seconds, Store, StoreError, UserId};
+use super::{queue_in, unix_seconds, MailedLink, Store, StoreError, UserId};
 use crate::token::TokenHash;
 
 /// Outcome of presenting an email change token.
@@ -22,15 +22,15 @@ pub enum EmailChange {
 }
 
 impl Store {
-    /// Stores a pending change to `new_email`, replacing the user's unused
-    /// earlier ones so that only the newest link works.
+    /// Stores a pending change to `new_email` and queues the mail with its
+    /// link, replacing the user's unused earlier changes so that only the
+    /// newest link works.
     pub async fn replace_email_change_token(
         &self,
         user_id: &UserId,
         new_email: &str,
-        hash: &TokenHash,
+        link: &MailedLink<'_>,
         now: OffsetDateTime,
-        expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM email_change_tokens WHERE user_id = $1 AND used_at IS NULL")
@@ -41,13 +41,14 @@ impl Store {
             "INSERT INTO email_change_tokens (token_hash, user_id, new_email, created_at, expires_at)
              VALUES ($1, $2, $3, $4, $5)",
         )
-        .bind(hash.as_bytes())
+        .bind(link.hash.as_bytes())
         .bind(user_id.as_str())
         .bind(new_email)
         .bind(unix_seconds(now))
-        .bind(unix_seconds(expires_at))
+        .bind(unix_seconds(link.expires_at))
         .execute(&mut *tx)
         .await?;
+        queue_in(&mut tx, link.mail, Some(user_id), now).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -9,6 +9,7 @@ mod devices;
 mod email_changes;
 mod health;
 mod keys;
+mod mail_queue;
 mod password_resets;
 mod roles;
 mod sessions;
@@ -27,6 +28,7 @@ use time::OffsetDateTime;
 use crate::cache::ReadCache;
 use crate::{roles::Role, token::TokenHash};
 use api_sessions::LiveFamily;
+use mail_queue::queue_in;
 
 pub use api_sessions::{family_key, FamilyLifetimes, NewApiSession, Rotation};
 pub use audit::{event, AuditEvent, EventContext};
@@ -35,6 +37,7 @@ pub use devices::DeviceSeen;
 pub use email_changes::EmailChange;
 pub use health::NotReady;
 pub use keys::SigningKeyRow;
+pub use mail_queue::{QueuedMail, Retry};
 pub use password_resets::ResetTokenState;
 pub use sessions::{
     browser_session_key, SessionLifetimes, SessionRow, SessionStore, SESSION_KEY_IP, SESSION_KEY_REMEMBER_UNTIL,
@@ -192,6 +195,16 @@ impl Store {
     }
 }
 
+/// A single-use link on its way to the user: the hash of its token, when it
+/// expires, and the message that carries it. The token and the message are
+/// stored in one transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct MailedLink<'a> {
+    pub hash: &'a TokenHash,
+    pub expires_at: OffsetDateTime,
+    pub mail: &'a crate::mail::Mail,
+}
+
 /// Tables of single-use tokens that are mailed as links.
 #[derive(Debug, Clone, Copy)]
 enum LinkTokens {
@@ -209,15 +222,15 @@ impl LinkTokens {
 }
 
 impl Store {
-    /// Stores a new link token for `user_id` in `tokens`, and deletes the
-    /// user's unused earlier ones there, so that only the newest link works.
+    /// Stores a new link token for `user_id` in `tokens` and queues its
+    /// mail, and deletes the user's unused earlier tokens there, so that only
+    /// the newest link works.
     async fn replace_link_token(
         &self,
         tokens: LinkTokens,
         user_id: &UserId,
-        hash: &TokenHash,
+        link: &MailedLink<'_>,
         now: OffsetDateTime,
-        expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let table = tokens.table();
         let mut tx = self.pool.begin().await?;
@@ -228,12 +241,13 @@ impl Store {
         sqlx::query(&format!(
             "INSERT INTO {table} (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)"
         ))
-        .bind(hash.as_bytes())
+        .bind(link.hash.as_bytes())
         .bind(user_id.as_str())
         .bind(unix_seconds(now))
-        .bind(unix_seconds(expires_at))
+        .bind(unix_seconds(link.expires_at))
         .execute(&mut *tx)
         .await?;
+        queue_in(&mut tx, link.mail, Some(user_id), now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -267,4 +281,30 @@ fn from_unix_seconds(seconds: i64) -> Result<OffsetDateTime, StoreError> {
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::LazyLock;
+
+    use time::OffsetDateTime;
+
+    use super::MailedLink;
+    use crate::{mail::Mail, token::TokenHash};
+
+    static PLACEHOLDER: LazyLock<Mail> = LazyLock::new(|| Mail {
+        to: "ann@example.com".to_owned(),
+        subject: "Link".to_owned(),
+        text: "A link".to_owned(),
+        html: "<p>A link</p>".to_owned(),
+    });
+
+    /// A link with a placeholder message, for tests of the token rules.
+    pub fn link(hash: &TokenHash, expires_at: OffsetDateTime) -> MailedLink<'_> {
+        MailedLink {
+            hash,
+            expires_at,
+            mail: &PLACEHOLDER,
+        }
+    }
 }

@@ -4,7 +4,7 @@
 
 use time::OffsetDateTime;
 
-use super::{unix_seconds, LinkTokens, Store, StoreError, UserId};
+use super::{unix_seconds, LinkTokens, MailedLink, Store, StoreError, UserId};
 use crate::token::TokenHash;
 
 /// State of a presented password reset token.
@@ -18,16 +18,15 @@ pub enum ResetTokenState {
 }
 
 impl Store {
-    /// Stores a new reset token for `user_id`, replacing any unused earlier
-    /// ones so that only the newest link works.
+    /// Stores a new reset link for `user_id` and queues its mail, replacing
+    /// any unused earlier links so that only the newest works.
     pub async fn replace_password_reset_token(
         &self,
         user_id: &UserId,
-        hash: &TokenHash,
+        link: &MailedLink<'_>,
         now: OffsetDateTime,
-        expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        self.replace_link_token(LinkTokens::PasswordReset, user_id, hash, now, expires_at)
+        self.replace_link_token(LinkTokens::PasswordReset, user_id, link, now)
             .await
     }
 

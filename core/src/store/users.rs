@@ -1,7 +1,7 @@
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
-use super::{from_unix_seconds, is_unique_violation, unix_seconds, Store, StoreError};
+use super::{from_unix_seconds, is_unique_violation, queue_in, unix_seconds, MailedLink, Store, StoreError};
 use crate::roles::Role;
 
 /// Opaque account id (a UUID v4 in text form).
@@ -88,9 +88,15 @@ impl UserRow {
 const USER_COLUMNS: &str = "id, email, display_name, password_hash, email_verified_at, created_at";
 
 impl Store {
-    /// Inserts a user with the `viewer` role. Returns `Ok(None)` when the email already has an
-    /// account.
-    pub async fn insert_user(&self, new: &NewUser<'_>, now: OffsetDateTime) -> Result<Option<User>, StoreError> {
+    /// Inserts a user with the `viewer` role, their verification link and
+    /// its mail, in one transaction. Returns `Ok(None)` when the email
+    /// already has an account; nothing is stored then.
+    pub async fn insert_user(
+        &self,
+        new: &NewUser<'_>,
+        verification: &MailedLink<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
         let id = UserId::generate();
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
@@ -113,6 +119,17 @@ impl Store {
                     .bind(Role::Viewer.as_str())
                     .execute(&mut *tx)
                     .await?;
+                sqlx::query(
+                    "INSERT INTO email_verification_tokens (token_hash, user_id, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(verification.hash.as_bytes())
+                .bind(id.as_str())
+                .bind(unix_seconds(now))
+                .bind(unix_seconds(verification.expires_at))
+                .execute(&mut *tx)
+                .await?;
+                queue_in(&mut tx, verification.mail, Some(&id), now).await?;
                 tx.commit().await?;
                 Ok(Some(User {
                     id,

@@ -1,6 +1,6 @@
 use time::OffsetDateTime;
 
-use super::{unix_seconds, LinkTokens, Store, StoreError, User, UserId};
+use super::{unix_seconds, LinkTokens, MailedLink, Store, StoreError, User, UserId};
 use crate::token::TokenHash;
 
 /// State of a presented verification token.
@@ -16,16 +16,15 @@ pub enum TokenState {
 }
 
 impl Store {
-    /// Stores a new verification token for `user_id`, replacing any unused
-    /// earlier ones so that only the newest link works.
+    /// Stores a new verification link for `user_id` and queues its mail,
+    /// replacing any unused earlier links so that only the newest works.
     pub async fn replace_verification_token(
         &self,
         user_id: &UserId,
-        hash: &TokenHash,
+        link: &MailedLink<'_>,
         now: OffsetDateTime,
-        expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        self.replace_link_token(LinkTokens::Verification, user_id, hash, now, expires_at)
+        self.replace_link_token(LinkTokens::Verification, user_id, link, now)
             .await
     }
 
@@ -117,7 +116,10 @@ mod tests {
     use time::Duration;
 
     use super::*;
-    use crate::{store::NewUser, token::SecretToken};
+    use crate::{
+        store::{testing, NewUser},
+        token::SecretToken,
+    };
 
     async fn store_with_user() -> (Store, User, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
@@ -129,7 +131,11 @@ mod tests {
             password_hash: "$argon2id$stub",
         };
         let user = store
-            .insert_user(&new_user, OffsetDateTime::now_utc())
+            .insert_user(
+                &new_user,
+                &testing::link(&SecretToken::generate().hash(), OffsetDateTime::now_utc()),
+                OffsetDateTime::now_utc(),
+            )
             .await
             .unwrap()
             .unwrap();
@@ -142,7 +148,7 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let token = SecretToken::generate();
         store
-            .replace_verification_token(&user.id, &token.hash(), now, now + Duration::hours(1))
+            .replace_verification_token(&user.id, &testing::link(&token.hash(), now + Duration::hours(1)), now)
             .await
             .unwrap();
 
@@ -163,7 +169,11 @@ mod tests {
         let issued = OffsetDateTime::now_utc();
         let token = SecretToken::generate();
         store
-            .replace_verification_token(&user.id, &token.hash(), issued, issued + Duration::hours(24))
+            .replace_verification_token(
+                &user.id,
+                &testing::link(&token.hash(), issued + Duration::hours(24)),
+                issued,
+            )
             .await
             .unwrap();
 
@@ -194,11 +204,11 @@ mod tests {
         let first = SecretToken::generate();
         let second = SecretToken::generate();
         store
-            .replace_verification_token(&user.id, &first.hash(), now, now + Duration::hours(1))
+            .replace_verification_token(&user.id, &testing::link(&first.hash(), now + Duration::hours(1)), now)
             .await
             .unwrap();
         store
-            .replace_verification_token(&user.id, &second.hash(), now, now + Duration::hours(1))
+            .replace_verification_token(&user.id, &testing::link(&second.hash(), now + Duration::hours(1)), now)
             .await
             .unwrap();
 

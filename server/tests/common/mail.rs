@@ -87,6 +87,23 @@ pub async fn wait_for_outbox(dir: &Path, count: usize) -> Vec<ReceivedMail> {
     }
 }
 
+/// Waits until `smtp` has received `count` messages, and returns them.
+pub async fn wait_for_mail(smtp: &SmtpServer, count: usize) -> Vec<ReceivedMail> {
+    let started = Instant::now();
+    loop {
+        let mails = smtp.received();
+        if mails.len() >= count {
+            return mails;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "expected {count} mails, got {}",
+            mails.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// An aiosmtpd process that stores received mail in a Maildir.
 pub struct SmtpServer {
     child: Child,
@@ -96,9 +113,14 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     pub fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    /// Starts the server on a chosen port, such as one a relay was expected
+    /// on before it came up.
+    pub fn start_on(port: u16) -> Self {
         let python = std::env::var("SMTP_SERVER_PYTHON")
             .expect("SMTP_SERVER_PYTHON must name a Python with aiosmtpd installed; `make test` sets it up");
-        let port = free_port();
         let maildir = tempfile::tempdir().unwrap();
         let child = Command::new(python)
             .args([

@@ -5,12 +5,13 @@
 
 pub mod database;
 pub mod mail;
+pub mod process;
 
 use std::{collections::HashMap, net::SocketAddr, path::PathBuf};
 
 use app::error::AppError;
 use base64::{engine::general_purpose::STANDARD, Engine};
-use latchkey_core::config::Config;
+use latchkey_core::{config::Config, mail_queue::MailWorker};
 use leptos::prelude::LeptosOptions;
 use reqwest::{header, redirect::Policy, Response, StatusCode};
 use sqlx::AnyPool;
@@ -28,6 +29,7 @@ pub struct TestServer {
     pub services: server::Services,
     client: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
+    _mail_worker: MailWorker,
     /// Declared last, so that it is dropped after everything that uses it.
     pub database: TestDatabase,
 }
@@ -98,6 +100,7 @@ impl TestServer {
         let config = Config::from_lookup(|name| variables.get(name).cloned()).expect("test config");
 
         let services = server::build_state(&config).await.expect("server state");
+        let mail_worker = services.start_mail_worker(config.mail_retry);
         let options = LeptosOptions::builder()
             .output_name("latchkey")
             .site_addr(address)
@@ -124,6 +127,7 @@ impl TestServer {
             services,
             client,
             task,
+            _mail_worker: mail_worker,
             database,
         }
     }
@@ -308,6 +312,7 @@ impl TestServer {
     /// Returns the token in the newest verification mail sent to `email`,
     /// waiting for the first one, since mail goes out after the response.
     pub async fn latest_token_for(&self, email: &str) -> String {
+        self.wait_for_mail_queue().await;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         loop {
             let newest = mail::read_outbox(&self.outbox)
@@ -318,6 +323,19 @@ impl TestServer {
                 return mail.token().expect("verification mail carries a token");
             }
             assert!(std::time::Instant::now() < deadline, "no verification mail to {email}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the mail worker has sent everything queued so far.
+    pub async fn wait_for_mail_queue(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self
+            .count("SELECT COUNT(*) FROM mail_queue WHERE given_up_at IS NULL")
+            .await
+            > 0
+        {
+            assert!(std::time::Instant::now() < deadline, "the mail queue does not empty");
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
