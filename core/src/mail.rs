@@ -30,6 +30,10 @@ pub enum MailError {
     Url(String),
 }
 
+/// Longest wait for the relay at each step of a delivery. The mail queue's
+/// lease is longer, so that no other worker starts on a message meanwhile.
+pub const SMTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// A message with a plain-text and an HTML body.
 #[derive(Debug, Clone)]
 pub struct Mail {
@@ -88,7 +92,8 @@ impl Mailer {
 
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
             .port(url.port().unwrap_or(default_port))
-            .tls(tls);
+            .tls(tls)
+            .timeout(Some(SMTP_TIMEOUT));
         if !url.username().is_empty() {
             let decode = |text: &str| {
                 percent_decode(text)

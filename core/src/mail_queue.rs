@@ -18,14 +18,16 @@ use time::OffsetDateTime;
 use tokio::{sync::Notify, task::JoinHandle};
 
 use crate::{
-    mail::Mailer,
+    mail::{Mailer, SMTP_TIMEOUT},
     metrics::METRICS,
     store::{QueuedMail, Retry, Store},
 };
 
 /// How long a worker may take to send a claimed message before another
-/// worker may try it; well above the SMTP client's own timeouts.
-const LEASE: Duration = Duration::from_secs(120);
+/// worker may try it: twice the SMTP timeout of one step. A relay slow at
+/// every step can get a message twice, since delivery is at least once; a
+/// worker that dies delays its messages this long.
+const LEASE: Duration = Duration::from_secs(2 * SMTP_TIMEOUT.as_secs());
 
 /// Messages claimed at once.
 const BATCH: u32 = 8;

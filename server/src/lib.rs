@@ -14,6 +14,7 @@ pub mod listen;
 mod metrics;
 mod remember_me;
 pub mod tls;
+mod unavailable;
 
 use std::sync::{Arc, OnceLock};
 
@@ -190,7 +191,11 @@ pub fn router(config: &Config, services: Services, leptos_options: LeptosOptions
             csrf::require_same_origin,
         ))
         .merge(api::router(services.api, &config.cors_allowed_origins))
-        .merge(health::router(state.accounts.store().clone()));
+        .merge(health::router(state.accounts.store().clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            state.accounts.store().clone(),
+            unavailable::database_unavailable_is_503,
+        ));
     with_outer_layers(app, config)
 }
 

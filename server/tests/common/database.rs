@@ -10,6 +10,10 @@ use sqlx::{AnyPool, Connection};
 /// database, for example `postgres://postgres@127.0.0.1:5432`.
 const POSTGRES_VARIABLE: &str = "LATCHKEY_TEST_POSTGRES";
 
+/// The server of tests that need PostgreSQL whichever backend the suite
+/// runs on, when `LATCHKEY_TEST_POSTGRES` is not set.
+const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
+
 /// A database that exists for one test and is dropped with this value.
 pub struct TestDatabase {
     pub url: String,
@@ -25,12 +29,23 @@ impl TestDatabase {
     /// Creates an empty database: a PostgreSQL one when the suite runs on
     /// PostgreSQL, otherwise a SQLite file name inside `dir`.
     pub async fn create(dir: &Path) -> Self {
-        let Ok(server) = std::env::var(POSTGRES_VARIABLE) else {
-            return Self {
+        match std::env::var(POSTGRES_VARIABLE) {
+            Ok(server) => Self::create_postgres_on(&server).await,
+            Err(_) => Self {
                 url: format!("sqlite://{}", dir.join("latchkey.db").display()),
                 postgres: None,
-            };
-        };
+            },
+        }
+    }
+
+    /// Creates an empty PostgreSQL database, for tests of faults that only
+    /// a database server has, such as a lost connection.
+    pub async fn create_postgres() -> Self {
+        let server = std::env::var(POSTGRES_VARIABLE).unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned());
+        Self::create_postgres_on(&server).await
+    }
+
+    async fn create_postgres_on(server: &str) -> Self {
         let server = server.trim_end_matches('/').to_owned();
         let name = format!("latchkey_test_{}", uuid::Uuid::new_v4().simple());
         sqlx::any::install_default_drivers();
@@ -48,9 +63,21 @@ impl TestDatabase {
         }
     }
 
-    /// Whether the suite runs on PostgreSQL.
-    pub fn is_postgres(&self) -> bool {
-        self.postgres.is_some()
+    /// Returns the host and port of the PostgreSQL server.
+    pub fn postgres_address(&self) -> String {
+        let server = &self.postgres.as_ref().expect("a PostgreSQL database").server;
+        let url = url::Url::parse(server).expect("a PostgreSQL URL");
+        format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432))
+    }
+
+    /// Returns the URL of this database through another port on loopback,
+    /// such as a proxy's.
+    pub fn url_via_port(&self, port: u16) -> String {
+        let postgres = self.postgres.as_ref().expect("a PostgreSQL database");
+        let mut url = url::Url::parse(&postgres.server).expect("a PostgreSQL URL");
+        url.set_host(Some("127.0.0.1")).unwrap();
+        url.set_port(Some(port)).unwrap();
+        format!("{}/{}", url.as_str().trim_end_matches('/'), postgres.name)
     }
 
     /// Opens a pool on the database, for assertions on stored rows.

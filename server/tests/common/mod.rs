@@ -6,6 +6,7 @@
 pub mod database;
 pub mod mail;
 pub mod process;
+pub mod proxy;
 
 use std::{collections::HashMap, net::SocketAddr, path::PathBuf};
 
