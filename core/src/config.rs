@@ -98,6 +98,20 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     /// When failed mail is tried again, and how often.
     pub mail_retry: RetryPolicy,
+    /// Where rate limit and login failure counts live.
+    pub limit_store: LimitStoreKind,
+    /// How often signing keys are read again from the database, which
+    /// bounds how long an instance signs with a key rotated elsewhere.
+    pub signing_key_reload: Duration,
+}
+
+/// Where the throttle keeps its counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitStoreKind {
+    /// In this process: fast, and right for a single instance.
+    Memory,
+    /// In the database, shared by every instance on it.
+    Database,
 }
 
 impl Config {
@@ -173,8 +187,9 @@ impl Config {
             ..retry_defaults
         };
 
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| "sqlite://data/latchkey.db".to_owned());
         Ok(Self {
-            database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://data/latchkey.db".to_owned()),
+            database_url: database_url.clone(),
             public_url,
             smtp_url,
             mail_from,
@@ -230,6 +245,24 @@ impl Config {
                 })
                 .transpose()?,
             mail_retry,
+            signing_key_reload: parse_duration(&get, "SIGNING_KEY_RELOAD_INTERVAL", "60s")?,
+            limit_store: match get("RATE_LIMIT_STORE").as_deref().map(str::trim) {
+                Some("memory") => LimitStoreKind::Memory,
+                Some("database") => LimitStoreKind::Database,
+                // Several instances need one count; PostgreSQL is how they
+                // run, so it shares the counts unless told otherwise.
+                None if database_url.starts_with("postgres") => LimitStoreKind::Database,
+                None => LimitStoreKind::Memory,
+                Some(other) => {
+                    return Err(ConfigError {
+                        variable: "RATE_LIMIT_STORE",
+                        problem: format!("{other:?} is not a limit store"),
+                        fix: "Use `memory` or `database`, or unset it: the database with PostgreSQL, \
+                              memory with SQLite."
+                            .to_owned(),
+                    })
+                }
+            },
         })
     }
 

@@ -6,17 +6,22 @@ use std::time::Duration;
 use latchkey_core::{accounts::Accounts, jwt::KeyRing};
 use time::OffsetDateTime;
 
-/// How often the signing keys are reloaded from the database, which bounds
-/// how long an instance keeps signing with a key rotated elsewhere.
-const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
-/// Expired rows are deleted every this many key reloads (15 minutes).
-const CLEANUP_EVERY: u32 = 15;
+/// How often expired rows are deleted.
+const CLEANUP_INTERVAL: Duration = Duration::from_secs(15 * 60);
 
-/// Spawns the housekeeping task. Expired rows are already ignored on read;
-/// deleting them only keeps the tables small.
-pub fn spawn_housekeeping(accounts: Accounts, keys: KeyRing) -> tokio::task::JoinHandle<()> {
+/// Mail given up on stays this long for the operator to see.
+const GIVEN_UP_MAIL_KEPT: Duration = Duration::from_secs(30 * 86_400);
+
+/// Spawns the housekeeping task, which ticks every `key_reload`: that
+/// bounds how long an instance keeps signing with a key rotated elsewhere.
+/// Expired rows are already ignored on read; deleting them only keeps the
+/// tables small.
+pub fn spawn_housekeeping(accounts: Accounts, keys: KeyRing, key_reload: Duration) -> tokio::task::JoinHandle<()> {
+    let cleanup_every = u32::try_from(CLEANUP_INTERVAL.as_secs() / key_reload.as_secs().max(1))
+        .unwrap_or(u32::MAX)
+        .max(1);
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(KEY_RELOAD_INTERVAL);
+        let mut ticks = tokio::time::interval(key_reload);
         let mut count: u32 = 0;
         loop {
             ticks.tick().await;
@@ -24,7 +29,7 @@ pub fn spawn_housekeeping(accounts: Accounts, keys: KeyRing) -> tokio::task::Joi
                 tracing::warn!(%error, "reloading signing keys failed");
             }
             accounts.throttle().purge().await;
-            if count % CLEANUP_EVERY == 0 {
+            if count % cleanup_every == 0 {
                 delete_expired(&accounts, &keys).await;
             }
             count = count.wrapping_add(1);
@@ -53,6 +58,11 @@ async fn delete_expired(accounts: &Accounts, keys: &KeyRing) {
         Ok(0) => {}
         Ok(count) => tracing::debug!(count, "expired password reset tokens deleted"),
         Err(error) => tracing::warn!(%error, "deleting expired password reset tokens failed"),
+    }
+    match accounts.store().delete_given_up_mail(now - GIVEN_UP_MAIL_KEPT).await {
+        Ok(0) => {}
+        Ok(count) => tracing::debug!(count, "given-up mail deleted"),
+        Err(error) => tracing::warn!(%error, "deleting given-up mail failed"),
     }
     // A retired key verifies tokens for one access-token lifetime; a day
     // later nothing it signed can be valid.

@@ -24,12 +24,12 @@ use https::HttpsOrigin;
 use latchkey_core::{
     accounts::{AccountSettings, Accounts},
     api_auth::ApiAuth,
-    config::Config,
+    config::{Config, LimitStoreKind},
     jwt::{KeyError, KeyRing},
     mail::{MailError, Mailer},
     mail_queue::{MailQueue, MailWorker, RetryPolicy},
     password::{PasswordError, PasswordHasher},
-    store::{FamilyLifetimes, SessionLifetimes, SessionStore, Store, StoreError},
+    store::{DatabaseLimitStore, FamilyLifetimes, SessionLifetimes, SessionStore, Store, StoreError},
     throttle::Throttle,
 };
 use leptos::prelude::*;
@@ -104,7 +104,10 @@ pub async fn build_state(config: &Config) -> Result<Services, StartupError> {
         sessions,
         hasher,
         MailQueue::new(),
-        Throttle::in_memory(config.limits),
+        match config.limit_store {
+            LimitStoreKind::Memory => Throttle::in_memory(config.limits),
+            LimitStoreKind::Database => Throttle::new(Arc::new(DatabaseLimitStore::new(store.clone())), config.limits),
+        },
         AccountSettings {
             public_url: config.public_url.clone(),
             verification_ttl: config.verification_token_ttl,

@@ -70,7 +70,11 @@ async fn serve() -> Result<(), String> {
         .map_err(|error| error.to_string())?;
 
     let services = server::build_state(&config).await.map_err(|error| error.to_string())?;
-    server::spawn_housekeeping(services.app.accounts.clone(), services.api.auth.keys().clone());
+    server::spawn_housekeeping(
+        services.app.accounts.clone(),
+        services.api.auth.keys().clone(),
+        config.signing_key_reload,
+    );
     let mail_worker = services.start_mail_worker(config.mail_retry);
     let app = server::router(&config, services, leptos_options);
 
@@ -99,7 +103,7 @@ async fn rotate_signing_key() -> Result<(), String> {
         .rotate()
         .await
         .map_err(|error| error.to_string())?;
-    println!("new signing key {kid}; running servers pick it up within a minute");
+    println!("new signing key {kid}; running servers pick it up within SIGNING_KEY_RELOAD_INTERVAL (60 s by default)");
     Ok(())
 }
 

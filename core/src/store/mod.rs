@@ -9,6 +9,7 @@ mod devices;
 mod email_changes;
 mod health;
 mod keys;
+mod limits;
 mod mail_queue;
 mod password_resets;
 mod roles;
@@ -37,6 +38,7 @@ pub use devices::DeviceSeen;
 pub use email_changes::EmailChange;
 pub use health::NotReady;
 pub use keys::SigningKeyRow;
+pub use limits::DatabaseLimitStore;
 pub use mail_queue::{QueuedMail, Retry};
 pub use password_resets::ResetTokenState;
 pub use sessions::{

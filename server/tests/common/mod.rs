@@ -22,17 +22,32 @@ use database::TestDatabase;
 
 pub const PASSWORD: &str = "correct horse battery";
 
-pub struct TestServer {
+/// A Latchkey instance as its clients see it: its address, and the outbox
+/// and database it shares with other instances.
+pub struct Site {
     pub base: String,
-    pub dir: TempDir,
     pub outbox: PathBuf,
     pub db: AnyPool,
-    pub services: server::Services,
     client: reqwest::Client,
+}
+
+/// An instance served from this test process, on a database of its own.
+pub struct TestServer {
+    site: Site,
+    pub dir: TempDir,
+    pub services: server::Services,
     task: tokio::task::JoinHandle<()>,
     _mail_worker: MailWorker,
     /// Declared last, so that it is dropped after everything that uses it.
     pub database: TestDatabase,
+}
+
+impl std::ops::Deref for TestServer {
+    type Target = Site;
+
+    fn deref(&self) -> &Site {
+        &self.site
+    }
 }
 
 impl Drop for TestServer {
@@ -113,7 +128,22 @@ impl TestServer {
                 .unwrap();
         });
 
-        let db = database.pool().await;
+        let site = Site::new(base, outbox, database.pool().await);
+        Self {
+            site,
+            dir,
+            services,
+            task,
+            _mail_worker: mail_worker,
+            database,
+        }
+    }
+}
+
+impl Site {
+    /// Points at an instance at `base` that mails to `outbox` and stores in
+    /// the database behind `db`.
+    pub fn new(base: String, outbox: PathBuf, db: AnyPool) -> Self {
         // A bounded wait turns a stuck request into a failure that names it.
         let client = reqwest::Client::builder()
             .redirect(Policy::none())
@@ -122,14 +152,9 @@ impl TestServer {
             .unwrap();
         Self {
             base,
-            dir,
             outbox,
             db,
-            services,
             client,
-            task,
-            _mail_worker: mail_worker,
-            database,
         }
     }
 
