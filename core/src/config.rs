@@ -98,14 +98,14 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     /// When failed mail is tried again, and how often.
     pub mail_retry: RetryPolicy,
-    /// Where rate limit and login failure counts live.
+    /// Storage of rate limit and login failure counts.
     pub limit_store: LimitStoreKind,
     /// How often signing keys are read again from the database, which
     /// bounds how long an instance signs with a key rotated elsewhere.
     pub signing_key_reload: Duration,
 }
 
-/// Where the throttle keeps its counts.
+/// Storage of the throttle's counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LimitStoreKind {
     /// In this process: fast, and right for a single instance.
@@ -249,8 +249,8 @@ impl Config {
             limit_store: match get("RATE_LIMIT_STORE").as_deref().map(str::trim) {
                 Some("memory") => LimitStoreKind::Memory,
                 Some("database") => LimitStoreKind::Database,
-                // Several instances need one count; PostgreSQL is how they
-                // run, so it shares the counts unless told otherwise.
+                // Several instances need one count, and they run on
+                // PostgreSQL, so it shares the counts unless set otherwise.
                 None if database_url.starts_with("postgres") => LimitStoreKind::Database,
                 None => LimitStoreKind::Memory,
                 Some(other) => {

@@ -24,9 +24,9 @@ use crate::{
 };
 
 /// How long a worker may take to send a claimed message before another
-/// worker may try it: twice the SMTP timeout of one step. A relay slow at
-/// every step can get a message twice, since delivery is at least once; a
-/// worker that dies delays its messages this long.
+/// worker may try it: twice the SMTP timeout of one step. A relay that is
+/// slow at every step can get a message twice, because delivery is at
+/// least once. A worker that dies delays its messages this long.
 const LEASE: Duration = Duration::from_secs(2 * SMTP_TIMEOUT.as_secs());
 
 /// Messages claimed at once.
@@ -38,7 +38,7 @@ const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a stopping worker may take to finish its message.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Longest error text kept with a message.
+/// Maximum length, in characters, of the error text kept with a message.
 const ERROR_CHARS: usize = 500;
 
 /// When failed messages are tried again.
@@ -233,7 +233,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn delays_double_up_to_the_cap_then_give_up() {
+    fn retry_delays_double_then_stop() {
         let policy = RetryPolicy {
             first_delay: Duration::from_secs(10),
             max_delay: Duration::from_secs(60),

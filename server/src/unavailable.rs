@@ -1,4 +1,4 @@
-//! Answers 503 with `Retry-After`, not 500, while the database is
+//! A 503 with `Retry-After`, in place of a 500, while the database is
 //! unreachable.
 //!
 //! Any request that needs the database fails while it is down: the session

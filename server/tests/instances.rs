@@ -1,6 +1,6 @@
 //! Two `latchkey` processes on different ports that share one database
 //! behave as one: logins, tokens, revocations, signing keys and rate limits
-//! cross from one to the other. A revocation on one is refused by the other
+//! cross from one to the other. A revocation on one is rejected by the other
 //! within `READ_CACHE_TTL` (1 s by default).
 
 mod common;
@@ -11,7 +11,7 @@ use common::{database::TestDatabase, mail::free_port, process::Latchkey, Site};
 use reqwest::{header, Method, StatusCode};
 use serde_json::json;
 
-/// Longest time an instance may still accept a login ended on the other:
+/// Maximum time an instance may still accept a login ended on the other:
 /// the read cache's lifetime, plus a margin for the request itself.
 const REVOCATION_BOUND: Duration = Duration::from_millis(1_300);
 
@@ -108,7 +108,7 @@ async fn logins_and_revocations_cross_instances() {
         "reuse revoked the login"
     );
 
-    // A logout on one instance is refused by the other within the bound.
+    // A logout on one instance is rejected by the other within the bound.
     let fresh = b.api_login_existing("bob@example.com", None).await;
     assert_eq!(me(a, &fresh).await, StatusCode::OK);
     let (status, _, _) = b
@@ -130,7 +130,7 @@ async fn logins_and_revocations_cross_instances() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn both_publish_one_key_set_and_follow_a_rotation() {
+async fn key_set_and_rotation_are_shared() {
     let pair = pair(&[("SIGNING_KEY_RELOAD_INTERVAL", "1s")]).await;
     let (a, b) = (&pair.a, &pair.b);
     let jwks = |site: &Site| {

@@ -166,7 +166,8 @@ mod tests {
         (DatabaseLimitStore::new(Store::connect(&url).await.unwrap()), dir)
     }
 
-    /// The database answers as the in-memory store does, step by step.
+    /// The database store returns what the in-memory store returns, step
+    /// by step.
     #[tokio::test]
     async fn budgets_match_the_memory_store() {
         let (database, _dir) = store().await;

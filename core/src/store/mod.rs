@@ -54,8 +54,8 @@ pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrati
 /// Migrations for PostgreSQL, embedded in the binary and applied at start.
 pub static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
-/// How long a request waits for a database connection before it is told
-/// that the service is unavailable.
+/// Maximum wait of a request for a database connection, after which it
+/// fails and the client gets 503.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The database behind a `DATABASE_URL`. Every statement of the store is
