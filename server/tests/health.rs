@@ -97,17 +97,35 @@ async fn metrics_count_logins_on_their_own_address() {
         "the public address serves no metrics"
     );
 
-    let metrics = client
-        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+    let registered = client
+        .post(format!("{base}/api/auth/register"))
+        .json(&serde_json::json!({"email": "ann@example.com", "password": common::PASSWORD, "name": "Ann"}))
         .send()
         .await
         .unwrap();
-    assert_eq!(metrics.status(), StatusCode::OK);
-    assert!(metrics.headers()[header::CONTENT_TYPE]
-        .to_str()
-        .unwrap()
-        .starts_with("text/plain; version=0.0.4"));
-    let text = metrics.text().await.unwrap();
+    assert_eq!(registered.status(), StatusCode::CREATED);
+
+    // The verification mail leaves the queue shortly after the response.
+    let started = std::time::Instant::now();
+    let text = loop {
+        let metrics = client
+            .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(metrics.status(), StatusCode::OK);
+        assert!(metrics.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"));
+        let text = metrics.text().await.unwrap();
+        let delivered =
+            text.contains("latchkey_mail_total{result=\"sent\"} 1\n") && text.contains("latchkey_mail_queue_depth 0\n");
+        if delivered || started.elapsed() > std::time::Duration::from_secs(10) {
+            break text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
     let _ = child.kill();
     let _ = child.wait();
     assert!(
@@ -119,4 +137,8 @@ async fn metrics_count_logins_on_their_own_address() {
         "{text}"
     );
     assert!(text.contains("latchkey_request_duration_seconds_count "), "{text}");
+    assert!(text.contains("latchkey_mail_total{result=\"sent\"} 1\n"), "{text}");
+    assert!(text.contains("latchkey_mail_total{result=\"failed\"} 0\n"), "{text}");
+    assert!(text.contains("# TYPE latchkey_mail_queue_depth gauge\n"), "{text}");
+    assert!(text.contains("latchkey_mail_queue_depth 0\n"), "{text}");
 }
