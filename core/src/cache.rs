@@ -34,6 +34,10 @@ struct Inner<K, V> {
     /// Counts invalidations. A read that began before one must not fill
     /// the cache, since the value it read may be the one just removed.
     generation: u64,
+    /// When `fill` next drops expired entries. Sweeping once per time to
+    /// live keeps the map at about the entries of the last two periods, so
+    /// memory stays flat under steady traffic with ever new keys.
+    next_sweep: Instant,
 }
 
 /// Taken before a database read and handed back to [`ReadCache::fill`].
@@ -48,6 +52,7 @@ impl<K: Eq + Hash, V: Clone> ReadCache<K, V> {
             inner: Mutex::new(Inner {
                 entries: HashMap::new(),
                 generation: 0,
+                next_sweep: Instant::now() + ttl,
             }),
         }
     }
@@ -75,6 +80,15 @@ impl<K: Eq + Hash, V: Clone> ReadCache<K, V> {
         }
 
         let now = Instant::now();
+        if now >= inner.next_sweep {
+            inner.entries.retain(|_, (expires, _)| *expires > now);
+            // After a burst, give the memory of the emptied table back.
+            if inner.entries.capacity() > 4 * inner.entries.len() + 1024 {
+                let keep = 2 * inner.entries.len();
+                inner.entries.shrink_to(keep);
+            }
+            inner.next_sweep = now + self.ttl;
+        }
         if inner.entries.len() >= MAX_ENTRIES {
             inner.entries.retain(|_, (expires, _)| *expires > now);
             if inner.entries.len() >= MAX_ENTRIES {
@@ -133,6 +147,20 @@ mod tests {
         cache.fill(cache.ticket(), "a", 1);
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(cache.get(&"a"), None);
+    }
+
+    #[test]
+    fn expired_entries_are_swept_on_fill() {
+        let cache = ReadCache::new(Duration::from_millis(20));
+        for key in 0..1_000 {
+            cache.fill(cache.ticket(), key, key);
+        }
+        std::thread::sleep(Duration::from_millis(40));
+        cache.fill(cache.ticket(), 1_000, 1_000);
+
+        let inner = cache.lock();
+        assert_eq!(inner.entries.len(), 1, "only the new entry is left");
+        assert!(inner.entries.capacity() < 1_000, "memory given back: {}", inner.entries.capacity());
     }
 
     #[test]
