@@ -1,6 +1,9 @@
+# shellcheck shell=bash
 # Sourced by api-fuzz.sh and bench.sh: starts a release build of Latchkey on
 # a loopback port with a fresh database, and creates verified accounts on it.
-# Needs SMTP_SERVER_PYTHON (any Python 3) and curl.
+# Needs SMTP_SERVER_PYTHON (any Python 3) and curl. The database is a new
+# SQLite file unless FIXTURE_DATABASE_URL names another, which the caller
+# creates empty and drops.
 
 FIXTURE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FIXTURE_BIN="$FIXTURE_ROOT/target/release/latchkey"
@@ -21,7 +24,8 @@ start_fixture() {
     local port="$1"
     BASE="http://127.0.0.1:$port"
     export LEPTOS_OUTPUT_NAME=latchkey LEPTOS_SITE_ROOT="$FIXTURE_ROOT/target/site" LEPTOS_SITE_ADDR="127.0.0.1:$port"
-    export DATABASE_URL="sqlite://$FIXTURE_DIR/latchkey.db" MAIL_OUTBOX_DIR="$FIXTURE_DIR/outbox" PUBLIC_URL="$BASE"
+    export DATABASE_URL="${FIXTURE_DATABASE_URL:-sqlite://$FIXTURE_DIR/latchkey.db}"
+    export MAIL_OUTBOX_DIR="$FIXTURE_DIR/outbox" PUBLIC_URL="$BASE"
     # Fuzzing and load come from one address and would spend the default
     # per-address budgets within seconds. server/tests/throttling.rs tests
     # the limits themselves.

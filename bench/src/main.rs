@@ -5,6 +5,11 @@
 //! Usage: `latchkey-bench BASE_URL SERVER_PID SECONDS CONCURRENCY`, with a
 //! verified account `bench@example.com` / `correct horse battery` on the
 //! server. `scripts/bench.sh` sets all of that up. Prints a Markdown table.
+//!
+//! `latchkey-bench soak BASE_URL SERVER_PID SECONDS CONCURRENCY
+//! WARMUP_SECONDS` instead sends a mix of requests for SECONDS after the
+//! warm-up and reports the server's memory before and after (see
+//! [`soak`]). It exits with status 1 if any request failed.
 
 use std::{
     sync::Arc,
@@ -14,6 +19,8 @@ use std::{
 use argon2::{password_hash::SaltString, Algorithm, Argon2, Params, PasswordHasher, Version};
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
+
+mod soak;
 
 const EMAIL: &str = "bench@example.com";
 const PASSWORD: &str = "correct horse battery";
@@ -88,7 +95,7 @@ where
         worker.await.expect("worker");
     }
     let elapsed = started.elapsed();
-    let (mut latencies, requests, errors) = Arc::try_unwrap(results).ok().expect("workers done").into_inner();
+    let (mut latencies, requests, errors) = Arc::try_unwrap(results).expect("workers done").into_inner();
     latencies.sort();
     Measurement {
         requests,
@@ -152,22 +159,49 @@ async fn bare_server() -> String {
     format!("http://{address}")
 }
 
-fn peak_memory_kib(pid: u32) -> Option<u64> {
+/// Reads a `/proc/PID/status` field in KiB, such as `VmRSS` (resident
+/// memory now) or `VmHWM` (its peak). Linux only.
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let line = status
+        .lines()
+        .find(|line| line.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+const USAGE: &str = "usage: latchkey-bench BASE_URL SERVER_PID SECONDS CONCURRENCY\n       \
+                     latchkey-bench soak BASE_URL SERVER_PID SECONDS CONCURRENCY WARMUP_SECONDS";
+
+fn parse_or_exit<T: std::str::FromStr>(name: &str, value: &str) -> T {
+    value.parse().unwrap_or_else(|_| {
+        eprintln!("error: {name} must be a whole number, not {value:?}\n{USAGE}");
+        std::process::exit(2);
+    })
 }
 
 #[tokio::main]
 async fn main() {
     let arguments: Vec<String> = std::env::args().collect();
+    if let [_, mode, base, pid, seconds, concurrency, warmup] = arguments.as_slice() {
+        if mode == "soak" {
+            let options = soak::SoakOptions {
+                base: base.clone(),
+                pid: parse_or_exit("SERVER_PID", pid),
+                duration: Duration::from_secs(parse_or_exit("SECONDS", seconds)),
+                concurrency: parse_or_exit("CONCURRENCY", concurrency),
+                warmup: Duration::from_secs(parse_or_exit("WARMUP_SECONDS", warmup)),
+            };
+            let errors = soak::run(options).await;
+            std::process::exit(if errors == 0 { 0 } else { 1 });
+        }
+    }
     let [_, base, pid, seconds, concurrency] = arguments.as_slice() else {
-        eprintln!("usage: latchkey-bench BASE_URL SERVER_PID SECONDS CONCURRENCY");
+        eprintln!("{USAGE}");
         std::process::exit(2);
     };
-    let pid: u32 = pid.parse().expect("SERVER_PID is a number");
-    let duration = Duration::from_secs(seconds.parse().expect("SECONDS is a number"));
-    let concurrency: usize = concurrency.parse().expect("CONCURRENCY is a number");
+    let pid: u32 = parse_or_exit("SERVER_PID", pid);
+    let duration = Duration::from_secs(parse_or_exit("SECONDS", seconds));
+    let concurrency: usize = parse_or_exit("CONCURRENCY", concurrency);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()
@@ -271,7 +305,7 @@ async fn main() {
     .await;
 
     let (hash_rate, threads) = raw_hash_rate(duration);
-    let peak = peak_memory_kib(pid);
+    let peak = status_kib(pid, "VmHWM");
 
     println!("| Operation | Requests/s | p50 ms | p99 ms | Requests | Errors |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
