@@ -160,7 +160,11 @@ mod tests {
 
         let inner = cache.lock();
         assert_eq!(inner.entries.len(), 1, "only the new entry is left");
-        assert!(inner.entries.capacity() < 1_000, "memory given back: {}", inner.entries.capacity());
+        assert!(
+            inner.entries.capacity() < 1_000,
+            "memory given back: {}",
+            inner.entries.capacity()
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Deleting an account at its owner's request.
 
+use time::OffsetDateTime;
+
 use super::{passwords::PasswordConfirmation, AccountError, Accounts, Channel};
 use crate::{
     emails,
@@ -30,18 +32,22 @@ impl Accounts {
             .await?
             .user;
 
-        if !self.store.delete_user(user_id).await? {
+        // The confirmation is queued with the deletion, because the
+        // address is stored nowhere else afterwards.
+        let confirmation =
+            emails::account_deleted(&user.email, &user.display_name, self.link("register", &[]).as_str());
+        if !self
+            .store
+            .delete_user(user_id, &confirmation, OffsetDateTime::now_utc())
+            .await?
+        {
             return Err(AccountError::NotFound);
         }
+        self.mail_queue().wake();
         // The account's own events are gone; this one keeps the id only.
         let detail = format!("{}; user {user_id}", channel.as_str());
         self.record(None, event::ACCOUNT_DELETED, client, &detail).await?;
         tracing::info!(user.id = %user_id, channel = channel.as_str(), "account deleted by its owner");
-
-        let mail = emails::account_deleted(&user.email, &user.display_name, self.link("register", &[]).as_str());
-        let accounts = self.clone();
-        let user_id = user_id.clone();
-        tokio::spawn(async move { accounts.deliver(mail, &user_id).await });
         Ok(())
     }
 }

@@ -11,6 +11,7 @@ use super::{invalid_field, AccountError, Accounts, Channel, COMMON_PASSWORD};
 use crate::{
     blocklist::is_common_password,
     emails::{self, PasswordReplaced},
+    mail::Mail,
     password::Verification,
     password_rules::{check_new_password, normalize_password, PasswordContext},
     session::ClientInfo,
@@ -162,9 +163,10 @@ impl Accounts {
 
         let now = OffsetDateTime::now_utc();
         let hash = TokenHash::of(token);
+        let notice = self.password_replaced_mail(&user, PasswordReplaced::Reset, client, now);
         if !self
             .store
-            .complete_password_reset(&hash, &user.id, &password_hash, now)
+            .complete_password_reset(&hash, &user.id, &password_hash, &notice, now)
             .await?
         {
             // Spent or expired while the new password was being hashed.
@@ -174,10 +176,10 @@ impl Accounts {
             });
         }
 
+        self.mail_queue().wake();
         self.throttle.login_succeeded(&user.email).await;
         self.record(Some(&user.id), event::PASSWORD_RESET, client, "").await?;
         tracing::info!(user.id = %user.id, "password reset; every login ended");
-        self.notify_password_replaced(&user, PasswordReplaced::Reset, client, now);
         Ok(user)
     }
 
@@ -215,9 +217,10 @@ impl Accounts {
         let password_hash = self.hasher.hash(&normalize_password(new_password)).await?;
 
         let now = OffsetDateTime::now_utc();
+        let notice = self.password_replaced_mail(&user, PasswordReplaced::Changed, client, now);
         if !self
             .store
-            .change_password_hash(user_id, stored_hash, &password_hash, keep, now)
+            .change_password_hash(user_id, stored_hash, &password_hash, keep, &notice, now)
             .await?
         {
             return Err(invalid_field(
@@ -227,25 +230,28 @@ impl Accounts {
         }
         self.record(Some(user_id), event::PASSWORD_CHANGED, client, channel.as_str())
             .await?;
+        self.mail_queue().wake();
         tracing::info!(user.id = %user_id, channel = channel.as_str(), "password changed; other logins ended");
-        self.notify_password_replaced(&user, PasswordReplaced::Changed, client, now);
         Ok(())
     }
 
-    /// Mails the owner that their password was replaced, after the response.
-    fn notify_password_replaced(&self, user: &User, how: PasswordReplaced, client: &ClientInfo, at: OffsetDateTime) {
+    /// Builds the notice to the owner that their password was replaced.
+    fn password_replaced_mail(
+        &self,
+        user: &User,
+        how: PasswordReplaced,
+        client: &ClientInfo,
+        at: OffsetDateTime,
+    ) -> Mail {
         let forgot_link = self.link("forgot-password", &[]);
         let ip = client.ip.as_deref().unwrap_or("unknown");
-        let mail = emails::password_replaced(
+        emails::password_replaced(
             &user.email,
             &user.display_name,
             how,
             &minute_utc(at),
             ip,
             forgot_link.as_str(),
-        );
-        let accounts = self.clone();
-        let user_id = user.id.clone();
-        tokio::spawn(async move { accounts.deliver(mail, &user_id).await });
+        )
     }
 }

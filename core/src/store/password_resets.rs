@@ -4,8 +4,8 @@
 
 use time::OffsetDateTime;
 
-use super::{unix_seconds, LinkTokens, MailedLink, Store, StoreError, UserId};
-use crate::token::TokenHash;
+use super::{queue_in, unix_seconds, LinkTokens, MailedLink, Store, StoreError, UserId};
+use crate::{mail::Mail, token::TokenHash};
 
 /// State of a presented password reset token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,13 +52,15 @@ impl Store {
     /// Spends a reset token and sets the new password hash in one
     /// transaction, which also ends every login of the user, voids their
     /// other reset links and marks the address verified: the link reached
-    /// its mailbox. Returns `false`, changing nothing, when the token was
-    /// spent or expired meanwhile.
+    /// its mailbox. `notice` is queued in the same transaction. Returns
+    /// `false`, changing nothing, when the token was spent or expired
+    /// meanwhile.
     pub async fn complete_password_reset(
         &self,
         hash: &TokenHash,
         user_id: &UserId,
         new_password_hash: &str,
+        notice: &Mail,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -95,6 +97,7 @@ impl Store {
             .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?;
+        queue_in(&mut tx, notice, Some(user_id), now).await?;
         tx.commit().await?;
 
         self.forget_logins_of(user_id);
@@ -103,15 +106,16 @@ impl Store {
 
     /// Replaces the password hash if it is still `expected_old`, and ends
     /// every login of the user except `keep` (the session key of the login
-    /// that made the change), in one transaction. Outstanding reset links
-    /// stop working too. Returns `false`, changing nothing, when the hash
-    /// changed meanwhile.
+    /// that made the change), in one transaction that also queues
+    /// `notice`. Outstanding reset links stop working too. Returns `false`,
+    /// changing nothing, when the hash changed meanwhile.
     pub async fn change_password_hash(
         &self,
         user_id: &UserId,
         expected_old: &str,
         new_password_hash: &str,
         keep: Option<&TokenHash>,
+        notice: &Mail,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -138,6 +142,7 @@ impl Store {
             .bind(keep)
             .execute(&mut *tx)
             .await?;
+        queue_in(&mut tx, notice, Some(user_id), now).await?;
         tx.commit().await?;
 
         self.forget_logins_of(user_id);

@@ -2,7 +2,7 @@ use sqlx::FromRow;
 use time::OffsetDateTime;
 
 use super::{from_unix_seconds, is_unique_violation, queue_in, unix_seconds, MailedLink, Store, StoreError};
-use crate::roles::Role;
+use crate::{mail::Mail, roles::Role};
 
 /// Opaque account id (a UUID v4 in text form).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -188,14 +188,24 @@ impl Store {
     /// Deletes the account. Its logins, tokens, roles, contacts and audit
     /// events go with it (foreign keys with `ON DELETE CASCADE`). Returns
     /// whether it existed.
-    pub async fn delete_user(&self, id: &UserId) -> Result<bool, StoreError> {
+    /// Deletes a user, and every row of theirs through the foreign keys,
+    /// and queues `confirmation` in the same transaction. Returns `false`,
+    /// with nothing queued, when the user does not exist.
+    pub async fn delete_user(&self, id: &UserId, confirmation: &Mail, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let result = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        let deleted = result.rows_affected() == 1;
+        if deleted {
+            queue_in(&mut tx, confirmation, Some(id), now).await?;
+        }
+        tx.commit().await?;
+
         self.forget_user(id);
         self.cache.families.forget_where(|_, family| family.user_id == *id);
-        Ok(result.rows_affected() == 1)
+        Ok(deleted)
     }
 
     pub async fn update_display_name(
