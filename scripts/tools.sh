@@ -105,27 +105,52 @@ ensure_curl() {
     command -v curl >/dev/null || apt_install curl
 }
 
-# PostgreSQL for the second pass of the integration tests: the server at the
-# URL (without a database name) if it answers, otherwise Debian's cluster,
-# installed if needed and started here.
+# PostgreSQL for the second pass of the integration tests. Exports
+# LATCHKEY_TEST_POSTGRES, the server URL without a database name: the one
+# set by the caller, or postgres@127.0.0.1:5432. When no server runs there,
+# Debian's cluster is installed if needed and started. A fresh Debian
+# cluster requires a password over TCP, so as root this creates a role of
+# the tests' own, latchkey_test, that may create databases.
 ensure_postgres() {
-    local url="$1"
+    local url="${LATCHKEY_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
     command -v psql >/dev/null || apt_install postgresql-client
     if psql "$url/postgres" -Atc 'SELECT 1' >/dev/null 2>&1; then
+        export LATCHKEY_TEST_POSTGRES="$url"
         return
     fi
-    say "starting PostgreSQL"
-    command -v pg_lsclusters >/dev/null || apt_install postgresql
-    local cluster
-    cluster="$(pg_lsclusters --no-header | awk 'NR == 1 { print $1, $2 }')"
-    [ -n "$cluster" ] || fail "no PostgreSQL cluster to start"
-    # shellcheck disable=SC2086 # version and name are two arguments
-    pg_ctlcluster $cluster start || true
-    for _ in $(seq 30); do
-        psql "$url/postgres" -Atc 'SELECT 1' >/dev/null 2>&1 && return
-        sleep 1
-    done
-    fail "PostgreSQL does not answer at $url; set LATCHKEY_TEST_POSTGRES to a server that lets this user create databases"
+
+    if ! pg_isready -q -d "$url/postgres"; then
+        say "starting PostgreSQL"
+        command -v pg_lsclusters >/dev/null || apt_install postgresql
+        local cluster
+        cluster="$(pg_lsclusters --no-header | awk 'NR == 1 { print $1, $2 }')"
+        [ -n "$cluster" ] || fail "no PostgreSQL cluster to start"
+        # shellcheck disable=SC2086 # version and name are two arguments
+        pg_ctlcluster $cluster start || true
+        for _ in $(seq 30); do
+            pg_isready -q -d "$url/postgres" && break
+            sleep 1
+        done
+    fi
+    if psql "$url/postgres" -Atc 'SELECT 1' >/dev/null 2>&1; then
+        export LATCHKEY_TEST_POSTGRES="$url"
+        return
+    fi
+
+    if [ -z "${LATCHKEY_TEST_POSTGRES:-}" ] && is_root && id postgres >/dev/null 2>&1; then
+        say "creating the PostgreSQL role latchkey_test for the tests"
+        runuser -u postgres -- psql -q -c "DO \$\$ BEGIN
+            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'latchkey_test') THEN
+                CREATE ROLE latchkey_test LOGIN CREATEDB PASSWORD 'latchkey-test';
+            END IF;
+        END \$\$;"
+        url="postgres://latchkey_test:latchkey-test@127.0.0.1:5432"
+        if psql "$url/postgres" -Atc 'SELECT 1' >/dev/null 2>&1; then
+            export LATCHKEY_TEST_POSTGRES="$url"
+            return
+        fi
+    fi
+    fail "PostgreSQL at $url rejects the tests; set LATCHKEY_TEST_POSTGRES to a server URL whose user may create databases"
 }
 
 ensure_chromium() {

@@ -1,17 +1,18 @@
 //! The database a test server runs on: a SQLite file in the test's folder by
-//! default, or a fresh PostgreSQL database when `LATCHKEY_TEST_POSTGRES`
-//! names a server, so that the same tests cover both backends.
+//! default, or a fresh PostgreSQL database when `LATCHKEY_TEST_BACKEND` is
+//! `postgres`, so that the same tests cover both backends.
 
 use std::path::Path;
 
 use sqlx::{AnyPool, Connection};
 
-/// Names the PostgreSQL server the suite runs against, as a URL without a
-/// database, for example `postgres://postgres@127.0.0.1:5432`.
+/// Selects the backend of the suite: `postgres`, or SQLite when unset.
+const BACKEND_VARIABLE: &str = "LATCHKEY_TEST_BACKEND";
+
+/// Names the PostgreSQL server of the tests, as a URL without a database.
 const POSTGRES_VARIABLE: &str = "LATCHKEY_TEST_POSTGRES";
 
-/// The server of tests that need PostgreSQL whichever backend the suite
-/// runs on, when `LATCHKEY_TEST_POSTGRES` is not set.
+/// The PostgreSQL server when `LATCHKEY_TEST_POSTGRES` is not set.
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
 
 /// A database that exists for one test and is dropped with this value.
@@ -29,23 +30,22 @@ impl TestDatabase {
     /// Creates an empty database: a PostgreSQL one when the suite runs on
     /// PostgreSQL, otherwise a SQLite file name inside `dir`.
     pub async fn create(dir: &Path) -> Self {
-        match std::env::var(POSTGRES_VARIABLE) {
-            Ok(server) => Self::create_postgres_on(&server).await,
-            Err(_) => Self {
+        match std::env::var(BACKEND_VARIABLE).as_deref() {
+            Ok("postgres") => Self::create_postgres().await,
+            Ok(other) if !other.is_empty() => {
+                panic!("{BACKEND_VARIABLE}={other:?} is invalid; use postgres or unset it")
+            }
+            _ => Self {
                 url: format!("sqlite://{}", dir.join("latchkey.db").display()),
                 postgres: None,
             },
         }
     }
 
-    /// Creates an empty PostgreSQL database, for tests of faults that only
-    /// a database server has, such as a lost connection.
+    /// Creates an empty PostgreSQL database. Tests of faults that only a
+    /// database server has, such as a lost connection, call this directly.
     pub async fn create_postgres() -> Self {
         let server = std::env::var(POSTGRES_VARIABLE).unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned());
-        Self::create_postgres_on(&server).await
-    }
-
-    async fn create_postgres_on(server: &str) -> Self {
         let server = server.trim_end_matches('/').to_owned();
         let name = format!("latchkey_test_{}", uuid::Uuid::new_v4().simple());
         sqlx::any::install_default_drivers();
