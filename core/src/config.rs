@@ -14,6 +14,7 @@ use crate::{
     mail_queue::RetryPolicy,
     password::HashParams,
     password_rules::{PasswordRules, DEFAULT_PASSWORD_MIN_CHARS, PASSWORD_MIN_CHARS_FLOOR},
+    store::Backend,
     throttle::{Backoff, Limits, Rate},
 };
 
@@ -251,7 +252,7 @@ impl Config {
                 Some("database") => LimitStoreKind::Database,
                 // Several instances need one count, and they run on
                 // PostgreSQL, so it shares the counts unless set otherwise.
-                None if database_url.starts_with("postgres") => LimitStoreKind::Database,
+                None if matches!(Backend::of_url(&database_url), Ok(Backend::Postgres)) => LimitStoreKind::Database,
                 None => LimitStoreKind::Memory,
                 Some(other) => {
                     return Err(ConfigError {

@@ -30,7 +30,7 @@ pub enum MailError {
     Url(String),
 }
 
-/// Longest wait for the relay at each step of a delivery. The mail queue's
+/// Maximum wait for the relay at each step of a delivery. The mail queue's
 /// lease is longer, so that no other worker starts on a message meanwhile.
 pub const SMTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 

@@ -34,7 +34,7 @@ pub struct Rate {
 
 impl Rate {
     /// Time between two refills.
-    fn interval(self) -> Duration {
+    pub(crate) fn interval(self) -> Duration {
         self.period / self.count.max(1)
     }
 }

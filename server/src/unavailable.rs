@@ -3,7 +3,7 @@
 //!
 //! Any request that needs the database fails while it is down: the session
 //! layer cannot load a session, the API cannot check a password. Each of
-//! those answers 500 where it fails. This layer sees every 500, asks the
+//! those returns 500 where it fails. This layer sees every 500, asks the
 //! database whether it answers, and if not replaces the response with a
 //! 503 that tells clients when to retry and says nothing about the cause.
 //! The pool reconnects by itself once the database is back.
@@ -23,7 +23,7 @@ use serde_json::json;
 /// How long the check may take; a database this slow is as good as down.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Seconds clients are told to wait before they retry.
+/// Seconds the `Retry-After` header asks clients to wait.
 const RETRY_AFTER_SECONDS: &str = "5";
 
 pub async fn database_unavailable_is_503(State(store): State<Store>, request: Request, next: Next) -> Response {
@@ -33,7 +33,7 @@ pub async fn database_unavailable_is_503(State(store): State<Store>, request: Re
         return response;
     }
 
-    tracing::warn!("the database is unreachable; answering 503");
+    tracing::warn!("the database is unreachable; responding with 503");
     let mut unavailable = if is_api {
         (
             StatusCode::SERVICE_UNAVAILABLE,

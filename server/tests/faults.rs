@@ -30,7 +30,7 @@ fn client() -> reqwest::Client {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_database_gets_503_until_it_returns() {
+async fn unreachable_database_gets_503_until_back() {
     let dir = tempfile::tempdir().unwrap();
     let database = TestDatabase::create_postgres().await;
     let proxy = TcpProxy::start(database.postgres_address()).await;
@@ -67,10 +67,10 @@ async fn an_unreachable_database_gets_503_until_it_returns() {
     );
 
     proxy.cut();
-    let refused = login().await.unwrap();
-    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(refused.headers()[header::RETRY_AFTER], "5");
-    let body: serde_json::Value = refused.json().await.unwrap();
+    let rejected = login().await.unwrap();
+    assert_eq!(rejected.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(rejected.headers()[header::RETRY_AFTER], "5");
+    let body: serde_json::Value = rejected.json().await.unwrap();
     assert_eq!(body["error"], "service_unavailable");
     let text = body.to_string().to_lowercase();
     assert!(

@@ -194,9 +194,9 @@ async fn rate_limits_count_across_instances() {
     }
     // Each instance saw two attempts, but the budget of four is spent.
     for site in [a, b] {
-        let refused = attempt(site).await;
-        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert!(refused.headers().contains_key(header::RETRY_AFTER));
+        let rejected = attempt(site).await;
+        assert_eq!(rejected.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(rejected.headers().contains_key(header::RETRY_AFTER));
     }
 }
 

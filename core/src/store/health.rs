@@ -32,9 +32,9 @@ impl Store {
 }
 
 impl Store {
-    /// Whether the database answers a trivial query within `limit`, to tell
-    /// a failed request caused by an unreachable database from other
-    /// failures.
+    /// Checks whether the database runs a trivial query within `limit`, to
+    /// tell a request that failed because the database is unreachable from
+    /// other failures.
     pub async fn answers_within(&self, limit: std::time::Duration) -> bool {
         let query = sqlx::query("SELECT 1").execute(&self.pool);
         matches!(tokio::time::timeout(limit, query).await, Ok(Ok(_)))

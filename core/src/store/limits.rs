@@ -40,11 +40,11 @@ fn failed(error: sqlx::Error) -> LimitStoreError {
 impl LimitStore for DatabaseLimitStore {
     async fn take(&self, key: &str, rate: Rate, now_ms: u64) -> Result<Option<Duration>, LimitStoreError> {
         let now = signed(now_ms);
-        let interval = millis(rate.period / rate.count.max(1));
+        let interval = millis(rate.interval());
         let period = millis(rate.period);
         // The update applies only while the key stays within its budget;
         // no returned row means the request is over it.
-        let taken: Option<i64> = sqlx::query_scalar(
+        let spent: Option<i64> = sqlx::query_scalar(
             "INSERT INTO rate_limit_buckets (limit_key, arrival_ms) VALUES ($1, $2 + $3)
              ON CONFLICT (limit_key) DO UPDATE
              SET arrival_ms = CASE WHEN rate_limit_buckets.arrival_ms > $2 THEN rate_limit_buckets.arrival_ms ELSE $2 END + $3
@@ -58,7 +58,7 @@ impl LimitStore for DatabaseLimitStore {
         .fetch_optional(&self.store.pool)
         .await
         .map_err(failed)?;
-        if taken.is_some() {
+        if spent.is_some() {
             return Ok(None);
         }
 

@@ -1,5 +1,5 @@
 //! The transactional outbox of mail. Account changes write their message in
-//! their own transaction through `queue_in`; workers, in this process or in
+//! their own transaction through `queue_in`. Workers, in this process or in
 //! another instance, claim due rows, send them and delete them.
 
 use std::time::Duration;
@@ -21,7 +21,7 @@ pub struct QueuedMail {
     pub attempts: u32,
 }
 
-/// What a failed attempt leads to.
+/// Outcome of a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
     At(OffsetDateTime),

@@ -301,7 +301,8 @@ pub(crate) mod testing {
         html: "<p>A link</p>".to_owned(),
     });
 
-    /// A link with a placeholder message, for tests of the token rules.
+    /// Builds a link with a placeholder message, for tests of the token
+    /// rules.
     pub fn link(hash: &TokenHash, expires_at: OffsetDateTime) -> MailedLink<'_> {
         MailedLink {
             hash,

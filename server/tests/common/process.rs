@@ -85,7 +85,7 @@ impl Latchkey {
         }
     }
 
-    /// What the process has written so far.
+    /// Reads what the process has written so far.
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
